@@ -1,0 +1,134 @@
+"""`dcgan-sr`: download, train, evaluate, upscale, demo.
+
+Problems the user can fix end in a one-line `dcgan-sr: error: ...` and exit code 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+from dcgan_sr.config import Config
+from dcgan_sr.errors import UserError
+
+REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("hyperparameters (defaults: the seed's recipe)")
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "tuple[int, ...]":
+            group.add_argument(flag, dest=f.name, metavar="N,N,...",
+                               type=lambda s: tuple(int(v) for v in s.split(",")),
+                               help=f"default {','.join(map(str, f.default))}")
+        else:
+            group.add_argument(flag, dest=f.name, type=int if f.type == "int" else float,
+                               metavar="N" if f.type == "int" else "X", help=f"default {f.default}")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dcgan-sr", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("download", help="download CelebA from Kaggle")
+    p.add_argument("--dest", default="data/celeba", help="destination folder (default data/celeba)")
+
+    p = commands.add_parser("train", help="train (or resume) a run")
+    p.add_argument("--data", required=True, help="folder of CelebA images")
+    p.add_argument("--out", required=True, help="run folder, e.g. runs/seed")
+    p.add_argument("--config", help="JSON file of hyperparameters; flags override it")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard a run of a different config in --out")
+    _config_flags(p)
+
+    p = commands.add_parser("evaluate", help="PSNR/SSIM of bilinear, bicubic and a generator")
+    p.add_argument("--data", required=True, help="folder of CelebA images")
+    p.add_argument("--split", default="test", help="train, val, test, train+val or all (default test)")
+    p.add_argument("--weights", help="preset name (gan, mse) or a .weights.h5/.keras file (default gan)")
+    p.add_argument("--limit", type=int, help="only the first N images of the split")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = commands.add_parser("upscale", help="upscale image files 4x")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
+    p.add_argument("--out", required=True, help="output folder; writes <stem>.png")
+    p.add_argument("--weights", help="preset name (gan, mse) or a .weights.h5/.keras file (default gan)")
+    p.add_argument("--tile", type=int, default=128, help="tile size in input pixels (default 128)")
+    p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
+
+    p = commands.add_parser("demo", help="super-resolve the bundled sample, write figures and metrics")
+    p.add_argument("--data", default=str(REPO_SAMPLE), help="folder of CelebA images (default data/sample)")
+    p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    return parser
+
+
+def _config_from_args(args) -> Config:
+    values = Config.load(args.config).to_dict() if args.config else {}
+    for f in dataclasses.fields(Config):
+        if getattr(args, f.name) is not None:
+            values[f.name] = getattr(args, f.name)
+    return Config.from_dict(values, source="command line")
+
+
+def _run(args) -> int:
+    if args.command == "download":
+        from dcgan_sr.download import download_celeba
+        download_celeba(args.dest)
+        return 0
+    if args.command == "train":
+        from dcgan_sr.train import train
+        config = _config_from_args(args)
+        summary = train(config, args.data, args.out, overwrite=args.overwrite)
+        print(json.dumps(summary, indent=2))
+        return 0
+    if args.command == "evaluate":
+        from dcgan_sr.evaluate import evaluate, format_table
+        from dcgan_sr.presets import load_generator
+        result = evaluate(args.data, {"model": load_generator(args.weights)}, args.split, args.limit)
+        print(json.dumps(result, indent=2) if args.json else format_table(result))
+        return 0
+    if args.command == "upscale":
+        from dcgan_sr.presets import load_generator
+        from dcgan_sr.upscale import upscale_files
+        if args.tile < 16:
+            raise UserError("--tile must be at least 16 input pixels")
+        report = upscale_files(load_generator(args.weights), args.inputs, args.out,
+                               overwrite=args.overwrite, tile=args.tile)
+        print(f"{len(report.written)} written, {len(report.skipped)} skipped, "
+              f"{len(report.failed)} failed")
+        return 1 if report.failed else 0
+    if args.command == "demo":
+        from dcgan_sr.demo import run_demo
+        run_demo(args.data, args.out)
+        return 0
+    raise AssertionError(args.command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("dcgan-sr: %(message)s"))
+    package_log = logging.getLogger("dcgan_sr")
+    package_log.addHandler(handler)
+    package_log.setLevel(logging.INFO)
+    from dcgan_sr.train import TrainingInterrupted
+    try:
+        return _run(args)
+    except UserError as error:
+        print(f"dcgan-sr: error: {error}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as error:
+        print(f"dcgan-sr: {error}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("dcgan-sr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Every hyperparameter of a run, in one dataclass that is saved beside the weights.
+
+The defaults are the seed's recipe (see ``../shared/seed/IMPLEMENTATION.md``):
+a plain ``dcgan-sr train`` trains the seed's model with the seed's losses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from dcgan_sr.errors import UserError
+
+# Keys that `train` writes into config.json beside the hyperparameters; not settings.
+RUN_INFO_KEYS = ("data", "versions", "device")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    # Generator: 7x7 head, residual units, two (upsample x2 + conv) stages, 9x9 tanh output.
+    gen_head_filters: int = 64
+    gen_res_filters: tuple[int, ...] = (256, 256, 128, 128, 64, 64)
+    gen_up_filters: int = 64
+    gen_head_kernel: int = 7
+    gen_out_kernel: int = 9
+    # Discriminator: 3x3 head, stride-2 stages, 3x3 conv, per-position dense, GAP, sigmoid.
+    disc_head_filters: int = 64
+    disc_stage_filters: tuple[int, ...] = (64, 128, 256, 512)
+    disc_conv_filters: int = 256
+    disc_dense_units: int = 1024
+    leaky_slope: float = 0.2
+
+    # Losses: G = adv_weight * BCE(D(G(lr)), 1) + mse_weight * MSE(G(lr), hr).
+    mse_weight: float = 0.8
+    adv_weight: float = 0.2
+    label_noise: float = 0.1  # targets: real 1 - noise*U(0,1), fake noise*U(0,1)
+
+    # Optimisers: G Adam, D RMSprop with value clipping.
+    g_learning_rate: float = 2e-4
+    g_beta_1: float = 0.5
+    d_learning_rate: float = 1e-4
+    d_clipvalue: float = 1.0
+
+    # Schedule. `steps` counts every step, the MSE-only warm-up included.
+    batch_size: int = 128
+    steps: int = 20_000
+    pretrain_steps: int = 0
+    checkpoint_every: int = 500
+    val_images: int = 256
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = list(_range_problems(self))
+        if problems:
+            raise UserError("invalid config: " + "; ".join(problems))
+
+    @property
+    def adversarial_steps(self) -> int:
+        return self.steps - self.pretrain_steps
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config") -> "Config":
+        """Build a config from JSON-like values, refusing unknown keys and wrong types."""
+        if not isinstance(values, dict):
+            raise UserError(f"{source}: expected a JSON object of settings")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise UserError(f"{source}: unknown key(s) {', '.join(unknown)}; "
+                            f"known keys are listed in dcgan_sr/config.py")
+        typed = {name: _coerce(name, fields[name].type, value, source)
+                 for name, value in values.items()}
+        try:
+            return cls(**typed)
+        except UserError as error:
+            raise UserError(f"{source}: {error}") from None
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> "Config":
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise UserError(f"{path}: cannot read config ({error}); "
+                            "pass a JSON file written by `dcgan-sr train`") from None
+        if isinstance(values, dict):
+            values = {k: v for k, v in values.items() if k not in RUN_INFO_KEYS}
+        return cls.from_dict(values, source=str(path))
+
+    def differences(self, other: "Config") -> list[str]:
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [key for key in mine if mine[key] != theirs[key]]
+
+
+def _coerce(name: str, annotation: str, value, source: str):
+    def bad(expected: str):
+        return UserError(f"{source}: {name} must be {expected}, got {value!r}")
+
+    if annotation == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+        return value
+    if annotation == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad("a number")
+        return float(value)
+    if annotation == "tuple[int, ...]":
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise bad("a list of integers")
+        return tuple(value)
+    raise AssertionError(f"unhandled config type {annotation} for {name}")
+
+
+def _range_problems(config: Config):
+    positive = ["gen_head_filters", "gen_up_filters", "gen_head_kernel", "gen_out_kernel",
+                "disc_head_filters", "disc_conv_filters", "disc_dense_units",
+                "batch_size", "steps", "checkpoint_every", "val_images",
+                "g_learning_rate", "d_learning_rate", "d_clipvalue"]
+    for name in positive:
+        if getattr(config, name) <= 0:
+            yield f"{name} must be > 0"
+    for name in ("gen_res_filters", "disc_stage_filters"):
+        widths = getattr(config, name)
+        if not widths or any(w <= 0 for w in widths):
+            yield f"{name} must be a non-empty list of positive widths"
+    for name in ("mse_weight", "adv_weight", "label_noise", "leaky_slope"):
+        if getattr(config, name) < 0:
+            yield f"{name} must be >= 0"
+    if not 0 <= config.g_beta_1 < 1:
+        yield "g_beta_1 must be in [0, 1)"
+    if not 0 <= config.label_noise < 0.5:
+        yield "label_noise must be in [0, 0.5)"
+    if not 0 <= config.pretrain_steps <= config.steps:
+        yield "pretrain_steps must be between 0 and steps"

@@ -1,0 +1,194 @@
+"""CelebA on disk: finding images, the official split, the degradation protocol, tf.data.
+
+The degradation protocol (one definition, used by training, evaluation, the demo
+and the notebooks):
+
+* HR = the central square of the image (for CelebA's 178x218 aligned crops: all
+  178 columns, rows 20-197), resized to 128x128 with antialiased bicubic;
+* LR = HR resized to 32x32 with antialiased bicubic;
+* both rounded to uint8, as a saved image would be. Pillow's
+  ``Image.resize(size, Image.BICUBIC)`` gives the same pixels to within a grey level.
+* Inside the models, pixels are scaled to [-1, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_sr.errors import UserError
+
+log = logging.getLogger(__name__)
+
+HR_SIZE = 128
+SCALE = 4
+LR_SIZE = HR_SIZE // SCALE
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+PARTITION_FILE = "list_eval_partition.csv"
+SPLITS = ("train", "val", "test")
+# CelebA's official partition by file number, used when list_eval_partition.csv is absent.
+SPLIT_LAST_NUMBER = {"train": 162_770, "val": 182_637, "test": 202_599}
+
+
+# --- files and split ---------------------------------------------------------------
+
+def find_images(data_dir: str | Path) -> list[Path]:
+    """All images below `data_dir` (Kaggle's nested img_align_celeba/img_align_celeba too), sorted."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder; pass --data a folder of CelebA JPEGs "
+                        "(or run `dcgan-sr download` first)")
+    found = []
+    for folder, _dirs, names in os.walk(root):  # followlinks=False: a symlink loop is harmless
+        found += [Path(folder) / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES]
+    if not found:
+        raise UserError(f"{root}: no .jpg/.png images found; pass --data the folder that "
+                        "holds CelebA's img_align_celeba images")
+    return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+def _partition_table(root: Path) -> dict[str, str] | None:
+    """file name -> split, from list_eval_partition.csv in `root` or a folder above the images."""
+    for folder in (root, *root.parents[:2]):
+        table_path = folder / PARTITION_FILE
+        if table_path.is_file():
+            with open(table_path, newline="") as handle:
+                rows = csv.DictReader(handle)
+                return {row["image_id"]: SPLITS[int(row["partition"])] for row in rows}
+    return None
+
+
+def split_of_number(number: int) -> str:
+    for split in SPLITS:
+        if number <= SPLIT_LAST_NUMBER[split]:
+            return split
+    raise ValueError(f"CelebA has no image number {number}")
+
+
+def split_files(files: list[Path], split: str, data_dir: str | Path) -> list[Path]:
+    """The files of one official split ('train', 'val', 'test') or of several ('train+val', 'all').
+
+    Images whose names are not CelebA numbers (a user's own folder) count as 'test'.
+    """
+    wanted = set(SPLITS) if split == "all" else set(split.split("+"))
+    if not wanted <= set(SPLITS):
+        raise UserError(f"unknown split {split!r}; use train, val, test, train+val or all")
+    table = _partition_table(Path(data_dir))
+
+    def split_of(path: Path) -> str:
+        if table is not None and path.name in table:
+            return table[path.name]
+        if path.stem.isdigit() and 1 <= int(path.stem) <= SPLIT_LAST_NUMBER["test"]:
+            return split_of_number(int(path.stem))
+        return "test"
+
+    return [path for path in files if split_of(path) in wanted]
+
+
+# --- the degradation protocol --------------------------------------------------------
+
+def _to_uint8(images: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8)
+
+
+def resize_bicubic(images: tf.Tensor, size: int) -> tf.Tensor:
+    """Antialiased bicubic resize of uint8 images to size x size, rounded to uint8."""
+    resized = tf.image.resize(tf.cast(images, tf.float32), (size, size),
+                              method="bicubic", antialias=True)
+    return _to_uint8(resized)
+
+
+def center_square(image: tf.Tensor) -> tf.Tensor:
+    """The central square of an HxWxC image (rows 20-197 of a 178x218 CelebA crop)."""
+    shape = tf.shape(image)
+    side = tf.minimum(shape[0], shape[1])
+    top, left = (shape[0] - side) // 2, (shape[1] - side) // 2
+    return image[top:top + side, left:left + side]
+
+
+def hr_from_photo(image: tf.Tensor) -> tf.Tensor:
+    """uint8 photo (HxWx3) -> uint8 128x128x3 HR target."""
+    return resize_bicubic(center_square(image), HR_SIZE)
+
+
+def lr_from_hr(hr: tf.Tensor) -> tf.Tensor:
+    """uint8 HR (...x128x128x3) -> uint8 LR (...x32x32x3)."""
+    return resize_bicubic(hr, LR_SIZE)
+
+
+def to_model(images: tf.Tensor) -> tf.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def from_model(images) -> np.ndarray:
+    """float [-1, 1] -> uint8 [0, 255], rounded."""
+    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+# --- tf.data -------------------------------------------------------------------------
+
+def decode(contents: tf.Tensor) -> tf.Tensor:
+    """Image bytes -> uint8 HxWx3. JPEGs use the accurate DCT, as Pillow does (TF's
+    default fast DCT is about one grey level off)."""
+    return tf.cond(
+        tf.io.is_jpeg(contents),
+        lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(contents, channels=3, expand_animations=False))
+
+
+def _read_hr(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return path, hr_from_photo(decode(tf.io.read_file(path)))
+
+
+def load_hr_images(files: list[Path], cache_file: str = "") -> tf.data.Dataset:
+    """Decode every file once (in parallel) into cached uint8 HR crops.
+
+    Unreadable or truncated files are skipped, named in the log and counted;
+    they never stop a run. Returns a dataset of uint8 128x128x3 images whose
+    `cardinality()` is the number of readable files.
+    """
+    paths = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+    decoded = (paths.map(_read_hr, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+               .ignore_errors()
+               .cache(cache_file))
+    readable = set()
+    for path in decoded.map(lambda path, _hr: path).as_numpy_iterator():  # also fills the cache
+        readable.add(path.decode())
+    skipped = [f for f in files if str(f) not in readable]
+    if skipped:
+        log.warning("skipped %d unreadable image(s) of %d, e.g. %s", len(skipped), len(files),
+                    ", ".join(str(f) for f in skipped[:3]))
+    if not readable:
+        raise UserError(f"none of the {len(files)} images could be read "
+                        f"(first: {files[0]}); check that they are JPEG or PNG files")
+    hr_images = decoded.map(lambda _path, hr: hr)
+    return hr_images.apply(tf.data.experimental.assert_cardinality(len(readable)))
+
+
+def training_batches(hr_images: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Endless shuffled, randomly flipped (lr, hr) batches in [-1, 1]."""
+    def pair(hr):
+        return to_model(lr_from_hr(hr)), to_model(hr)
+
+    return (hr_images
+            .shuffle(min(int(hr_images.cardinality()), 10_000), seed=seed,
+                     reshuffle_each_iteration=True)
+            .repeat()
+            .map(lambda hr: tf.image.random_flip_left_right(hr, seed=seed),
+                 num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=True)
+            .map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def evaluation_pairs(hr_images: tf.data.Dataset, batch_size: int = 32) -> tf.data.Dataset:
+    """(lr, hr) uint8 batches in file order, for evaluation and validation."""
+    return (hr_images.batch(batch_size)
+            .map(lambda hr: (lr_from_hr(hr), hr), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))

@@ -1,0 +1,8 @@
+"""The one exception type that the CLI turns into a one-line message and exit code 2."""
+
+
+class UserError(Exception):
+    """A problem the user can fix: bad input, missing credentials, a wrong path.
+
+    The message names the file or setting at fault and what to do about it.
+    """

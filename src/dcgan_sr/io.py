@@ -1,0 +1,24 @@
+"""Files written so that an interruption never leaves a half-written one behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+
+def write_atomic(path: str | Path, write: Callable[[str], object]) -> Path:
+    """Call `write(tmp_path)` then rename the temporary file onto `path`.
+
+    The temporary name keeps `path`'s suffixes (Keras checks ``.weights.h5`` and
+    ``.keras``), and lives in the same folder, so the rename is atomic.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

@@ -1,0 +1,75 @@
+"""PSNR and SSIM as BasicSR computes them: uint8 images, a border crop, RGB or the Y channel.
+
+* PSNR: 10 log10(255^2 / MSE), per image, over all channels.
+* SSIM: Wang et al. 2004 with an 11x11 Gaussian window (sigma 1.5), K1 0.01, K2 0.03,
+  'valid' filtering; for RGB the mean of the three channels' SSIM.
+* Y: ITU-R BT.601 luma of [0, 255] RGB, 16 + (65.481 R + 128.553 G + 24.966 B) / 255.
+
+All functions take batches (N, H, W, 3) of uint8 and return one value per image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BORDER = 4
+
+
+def rgb_to_y(images: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(images, np.float64)
+    return (16.0 + rgb @ np.array([65.481, 128.553, 24.966]) / 255.0)[..., None]
+
+
+def _prepare(a, b, crop: int, y: bool):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"shapes differ: {a.shape} vs {b.shape}")
+    if a.ndim == 3:
+        a, b = a[None], b[None]
+    if crop:
+        a, b = a[:, crop:-crop, crop:-crop], b[:, crop:-crop, crop:-crop]
+    if y:
+        return rgb_to_y(a), rgb_to_y(b)
+    return a.astype(np.float64), b.astype(np.float64)
+
+
+def psnr(a, b, crop: int = BORDER, y: bool = False) -> np.ndarray:
+    a, b = _prepare(a, b, crop, y)
+    mse = np.mean((a - b) ** 2, axis=(1, 2, 3))
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    x = np.arange(size) - size // 2
+    g = np.exp(-x ** 2 / (2 * sigma ** 2))
+    return g / g.sum()
+
+
+def _filter_valid(images: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Separable 'valid' filtering of (N, H, W, C) with the 1-D kernel g, along H then W."""
+    windows = np.lib.stride_tricks.sliding_window_view(images, len(g), axis=1)
+    images = windows @ g
+    windows = np.lib.stride_tricks.sliding_window_view(images, len(g), axis=2)
+    return windows @ g
+
+
+def ssim(a, b, crop: int = BORDER, y: bool = False) -> np.ndarray:
+    a, b = _prepare(a, b, crop, y)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    g = _gaussian_window()
+    mu_a, mu_b = _filter_valid(a, g), _filter_valid(b, g)
+    var_a = _filter_valid(a * a, g) - mu_a ** 2
+    var_b = _filter_valid(b * b, g) - mu_b ** 2
+    cov = _filter_valid(a * b, g) - mu_a * mu_b
+    ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return ssim_map.mean(axis=(1, 2, 3))
+
+
+def summary(sr, hr, crop: int = BORDER) -> dict[str, float]:
+    """Mean PSNR/SSIM, RGB and Y, of a batch: the row `evaluate` reports per method."""
+    return {"psnr_rgb": float(np.mean(psnr(sr, hr, crop))),
+            "ssim_rgb": float(np.mean(ssim(sr, hr, crop))),
+            "psnr_y": float(np.mean(psnr(sr, hr, crop, y=True))),
+            "ssim_y": float(np.mean(ssim(sr, hr, crop, y=True)))}

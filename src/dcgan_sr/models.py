@@ -1,0 +1,66 @@
+"""The seed's generator and discriminator, layer by layer, in backend-neutral Keras.
+
+Differences from the seed's notebook, on purpose: the LeakyReLUs its README
+describes but its code never added (after the first upsampling conv and after
+each strided discriminator conv) are put back.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from dcgan_sr.config import Config
+
+
+def _bn_lrelu(x, slope: float):
+    x = layers.BatchNormalization()(x)
+    return layers.LeakyReLU(negative_slope=slope)(x)
+
+
+def residual_unit(x, filters: int, slope: float, name: str):
+    """conv3x3-BN-LReLU-conv3x3-BN, plus a 1x1 conv + BN projection skip; LReLU after the sum."""
+    skip = layers.Conv2D(filters, 1, padding="same", name=f"{name}_skip_conv")(x)
+    skip = layers.BatchNormalization(name=f"{name}_skip_bn")(skip)
+    y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv1")(x)
+    y = _bn_lrelu(y, slope)
+    y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2")(y)
+    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    y = layers.Add(name=f"{name}_add")([y, skip])
+    return layers.LeakyReLU(negative_slope=slope, name=f"{name}_out")(y)
+
+
+def build_generator(config: Config = Config()) -> keras.Model:
+    """LR image in [-1, 1] of any size -> 4x SR image in [-1, 1] (fully convolutional)."""
+    slope = config.leaky_slope
+    lr = keras.Input(shape=(None, None, 3), name="lr")
+    x = layers.Conv2D(config.gen_head_filters, config.gen_head_kernel, padding="same",
+                      name="head_conv")(lr)
+    x = layers.LeakyReLU(negative_slope=slope, name="head_lrelu")(x)
+    for i, filters in enumerate(config.gen_res_filters, start=1):
+        x = residual_unit(x, filters, slope, name=f"res{i}")
+    x = layers.UpSampling2D(2, name="up1")(x)
+    x = layers.Conv2D(config.gen_up_filters, 3, padding="same", name="up1_conv")(x)
+    x = _bn_lrelu(x, slope)
+    x = layers.UpSampling2D(2, name="up2")(x)
+    sr = layers.Conv2D(3, config.gen_out_kernel, padding="same", activation="tanh",
+                       dtype="float32", name="sr")(x)
+    return keras.Model(lr, sr, name="generator")
+
+
+def build_discriminator(config: Config = Config(), hr_size: int = 128) -> keras.Model:
+    """HR image in [-1, 1] -> probability that it is a real photo."""
+    slope = config.leaky_slope
+    hr = keras.Input(shape=(hr_size, hr_size, 3), name="hr")
+    x = layers.Conv2D(config.disc_head_filters, 3, padding="same", name="head_conv")(hr)
+    x = layers.LeakyReLU(negative_slope=slope)(x)
+    for i, filters in enumerate(config.disc_stage_filters, start=1):
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", name=f"down{i}_conv")(x)
+        x = _bn_lrelu(x, slope)
+    x = layers.Conv2D(config.disc_conv_filters, 3, padding="same", name="conv")(x)
+    x = _bn_lrelu(x, slope)
+    x = layers.Dense(config.disc_dense_units, name="dense")(x)  # per-position
+    x = _bn_lrelu(x, slope)
+    x = layers.GlobalAveragePooling2D()(x)
+    p = layers.Dense(1, activation="sigmoid", dtype="float32", name="p_real")(x)
+    return keras.Model(hr, p, name="discriminator")

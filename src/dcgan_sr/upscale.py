@@ -1,0 +1,148 @@
+"""4x upscaling of image files of any size, in overlapping tiles so that memory stays bounded.
+
+The generator is fully convolutional and, in inference, per-pixel (BatchNorm uses its
+moving statistics), so an output pixel depends only on input pixels within the
+generator's receptive field. Each tile is given that many extra input pixels on every
+side that is not an image border, and that margin is cut from its output: the tiles
+fit together without seams and equal the whole-image output.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+from PIL import Image
+
+from dcgan_sr.data import IMAGE_SUFFIXES, SCALE, from_model
+from dcgan_sr.io import write_atomic
+
+MAX_INPUT_PIXELS = 4096 * 4096  # the 4x output of a larger image would not fit in memory
+
+
+class UnreadableImage(Exception):
+    pass
+
+
+def receptive_margin(generator: keras.Model) -> int:
+    """Input pixels an output pixel can see on each side, from the generator's layers."""
+    margin, scale = 0.0, 1
+    for layer in generator.layers:
+        if isinstance(layer, keras.layers.UpSampling2D):
+            scale *= layer.size[0]
+        elif isinstance(layer, keras.layers.Conv2D):
+            margin += (layer.kernel_size[0] - 1) / 2 / scale
+    return math.ceil(margin)
+
+
+def upscale_array(generator: keras.Model, image: np.ndarray, tile: int = 128,
+                  margin: int | None = None) -> np.ndarray:
+    """uint8 (H, W, 3) -> uint8 (4H, 4W, 3), in tiles of `tile` x `tile` input pixels."""
+    margin = receptive_margin(generator) if margin is None else margin
+    h, w, _ = image.shape
+    x = image.astype(np.float32) / 127.5 - 1.0
+    out = np.empty((h * SCALE, w * SCALE, 3), np.uint8)
+    for top in range(0, h, tile):
+        for left in range(0, w, tile):
+            bottom, right = min(top + tile, h), min(left + tile, w)
+            y0, x0 = max(top - margin, 0), max(left - margin, 0)
+            y1, x1 = min(bottom + margin, h), min(right + margin, w)
+            sr = generator(x[None, y0:y1, x0:x1], training=False)[0]
+            sr = np.asarray(sr)[(top - y0) * SCALE:(bottom - y0) * SCALE,
+                                (left - x0) * SCALE:(right - x0) * SCALE]
+            out[top * SCALE:bottom * SCALE, left * SCALE:right * SCALE] = from_model(sr)
+    return out
+
+
+def read_rgb(path: Path) -> tuple[np.ndarray, str | None]:
+    """An image file as uint8 RGB, and a note when it had to be converted."""
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_INPUT_PIXELS:
+                raise UnreadableImage(f"{image.width}x{image.height} is too large to upscale 4x "
+                                      f"(limit {MAX_INPUT_PIXELS:,} pixels); crop or shrink it first")
+            image.load()
+            mode = image.mode
+            if mode == "RGB":
+                return np.asarray(image), None
+            if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale
+                grey = np.asarray(image, np.float64)
+                grey = grey / 257.0 if grey.max() > 255 else grey
+                rgb = np.repeat(np.clip(np.round(grey), 0, 255).astype(np.uint8)[..., None], 3, -1)
+                return rgb, f"{mode} greyscale converted to RGB"
+            if "A" in mode or "transparency" in image.info:
+                rgba = image.convert("RGBA")
+                flat = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+                return np.asarray(flat.convert("RGB")), f"{mode} with transparency put on white"
+            return np.asarray(image.convert("RGB")), f"{mode} converted to RGB"
+    except UnreadableImage:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise UnreadableImage(f"not a readable image ({error})") from None
+
+
+def collect_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[str]]:
+    """Image files named directly or found in named folders, and the problems met."""
+    files, problems = [], []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append(f"{item}: no .png/.jpg images in this folder")
+            files += found
+        elif item.is_file():
+            files.append(item)
+        else:
+            problems.append(f"{item}: no such file or folder")
+    return files, problems
+
+
+@dataclass
+class UpscaleReport:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def upscale_files(generator: keras.Model, inputs: list[str | Path], out_dir: str | Path,
+                  overwrite: bool = False, tile: int = 128,
+                  say: Callable[[str], None] = print) -> UpscaleReport:
+    """Writes out_dir/<stem>.png for each input; never writes over an input file."""
+    out_dir = Path(out_dir)
+    files, problems = collect_inputs(inputs)
+    report = UpscaleReport(failed=problems)
+    for problem in problems:
+        say(f"error: {problem}")
+    input_paths = {f.resolve() for f in files}
+    claimed: dict[Path, Path] = {}
+    for i, path in enumerate(files, start=1):
+        target = out_dir / f"{path.stem}.png"
+        prefix = f"[{i}/{len(files)}] {path}"
+        if target.resolve() in input_paths:
+            report.failed.append(f"{path}: output {target} would overwrite an input; choose another --out")
+        elif target in claimed:
+            report.failed.append(f"{path}: output {target} is already the output of {claimed[target]}; rename one")
+        elif target.exists() and not overwrite:
+            report.skipped.append(target)
+            say(f"{prefix}: {target} exists, skipped (--overwrite to redo)")
+            continue
+        else:
+            try:
+                image, note = read_rgb(path)
+            except UnreadableImage as error:
+                report.failed.append(f"{path}: {error}")
+            else:
+                claimed[target] = path
+                sr = upscale_array(generator, image, tile=tile)
+                write_atomic(target, lambda tmp: Image.fromarray(sr).save(tmp, format="PNG"))
+                report.written.append(target)
+                say(f"{prefix} -> {target} ({image.shape[1]}x{image.shape[0]} -> "
+                    f"{sr.shape[1]}x{sr.shape[0]}){'; ' + note if note else ''}")
+                continue
+        say(f"error: {report.failed[-1]}")
+    return report

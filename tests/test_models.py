@@ -1,0 +1,59 @@
+import numpy as np
+import keras
+
+from dcgan_sr.config import Config
+from dcgan_sr.models import build_discriminator, build_generator
+
+# Default (seed) architecture. Counts include BatchNorm's moving statistics.
+SEED_GENERATOR_PARAMS = 3_057_539
+SEED_DISCRIMINATOR_PARAMS = 3_040_961
+
+
+def test_seed_parameter_counts():
+    assert build_generator(Config()).count_params() == SEED_GENERATOR_PARAMS
+    assert build_discriminator(Config()).count_params() == SEED_DISCRIMINATOR_PARAMS
+
+
+def test_seed_generator_layout():
+    g = build_generator(Config())
+    convs = [l for l in g.layers if isinstance(l, keras.layers.Conv2D)]
+    assert convs[0].kernel_size == (7, 7) and convs[0].filters == 64
+    res_widths = [l.filters for l in convs if l.name.endswith("_conv2")]
+    assert res_widths == [256, 256, 128, 128, 64, 64]
+    assert all(l.kernel_size == (1, 1) for l in convs if l.name.endswith("_skip_conv"))
+    assert convs[-1].kernel_size == (9, 9) and convs[-1].activation.__name__ == "tanh"
+    assert sum(isinstance(l, keras.layers.UpSampling2D) for l in g.layers) == 2
+    # The LeakyReLU the seed's notebook forgot after the first upsampling conv is there.
+    after_up = g.layers[[l.name for l in g.layers].index("up1_conv") + 2]
+    assert isinstance(after_up, keras.layers.LeakyReLU)
+
+
+def test_seed_discriminator_layout():
+    d = build_discriminator(Config())
+    strided = [l for l in d.layers if isinstance(l, keras.layers.Conv2D) and l.strides == (2, 2)]
+    assert [l.filters for l in strided] == [64, 128, 256, 512]
+    for conv in strided:  # each strided conv is followed by BN then LeakyReLU (seed forgot these)
+        i = d.layers.index(conv)
+        assert isinstance(d.layers[i + 1], keras.layers.BatchNormalization)
+        assert isinstance(d.layers[i + 2], keras.layers.LeakyReLU)
+    assert any(isinstance(l, keras.layers.GlobalAveragePooling2D) for l in d.layers)
+    assert d.layers[-1].activation.__name__ == "sigmoid"
+
+
+def test_generator_is_fully_convolutional(tiny_config):
+    g = build_generator(tiny_config)
+    for h, w in [(32, 32), (17, 45)]:
+        out = np.asarray(g(np.zeros((1, h, w, 3), np.float32)))
+        assert out.shape == (1, 4 * h, 4 * w, 3)
+        assert np.all(np.abs(out) <= 1.0)
+
+
+def test_discriminator_outputs_probabilities(tiny_config):
+    p = np.asarray(build_discriminator(tiny_config)(np.zeros((2, 128, 128, 3), np.float32)))
+    assert p.shape == (2, 1) and np.all((p >= 0) & (p <= 1))
+
+
+def test_widths_are_configurable():
+    small = Config(gen_res_filters=(32, 32), gen_up_filters=16)
+    names = [l.name for l in build_generator(small).layers]
+    assert "res2_add" in names and "res3_add" not in names

@@ -1,0 +1,105 @@
+import csv
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dcgan_sr import callbacks, train as train_module
+from dcgan_sr.errors import UserError
+from dcgan_sr.gan import SRGAN
+from dcgan_sr.models import build_discriminator, build_generator
+from dcgan_sr.presets import load_generator
+from dcgan_sr.train import TrainingInterrupted, make_checkpoint, train
+
+
+def _steps_logged(run):
+    with open(run / "history.csv") as handle:
+        return [int(row["step"]) for row in csv.DictReader(handle)]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_config, celeba_dir):
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    summary = train(tiny_config, celeba_dir, out, verbose=0)
+    return out, summary
+
+
+def test_run_writes_weights_config_history_and_summary(finished_run, tiny_config):
+    out, summary = finished_run
+    assert summary["steps_completed"] == tiny_config.steps == 6
+    assert summary["train_images"] == 24 and summary["val"]["images"] == 4
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["gen_res_filters"] == [8, 8] and saved["data"]["train_images"] == 24
+    assert saved["versions"]["tensorflow"] == tf.__version__
+    assert _steps_logged(out) == [2, 4, 6]
+    for name in ("generator.keras", "generator.weights.h5", "generator_mse.weights.h5"):
+        assert (out / name).is_file(), name
+    assert sorted(p.name for p in (out / "samples").glob("*.png"))
+    assert list((out / "logs").rglob("events.out.tfevents*"))
+    # The exported weights load back (config found beside them) and differ from the warm-up's.
+    final = load_generator(out / "generator.weights.h5")
+    warm = load_generator(out / "generator_mse.weights.h5")
+    assert any(not np.array_equal(a, b) for a, b in zip(final.get_weights(), warm.get_weights()))
+
+
+def test_finished_run_is_reported_not_redone(finished_run, tiny_config, celeba_dir):
+    out, summary = finished_run
+    assert train(tiny_config, celeba_dir, out, verbose=0) == summary
+    assert _steps_logged(out) == [2, 4, 6]
+
+
+def test_a_different_config_is_refused_by_key(finished_run, tiny_config, celeba_dir):
+    out, _ = finished_run
+    other = dataclasses.replace(tiny_config, batch_size=2, mse_weight=1.0)
+    with pytest.raises(UserError, match=r"\(mse_weight, batch_size differ\).*--overwrite"):
+        train(other, celeba_dir, out, verbose=0)
+
+
+def test_resume_after_interrupt_restores_optimizer_moments(tmp_path, tiny_config, celeba_dir,
+                                                           monkeypatch):
+    out = tmp_path / "run"
+    original = callbacks.CheckpointEvery.on_train_batch_end
+
+    def interrupt_at_step_3(self, batch, logs=None):
+        original(self, batch, logs)
+        if int(self.step) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.CheckpointEvery, "on_train_batch_end", interrupt_at_step_3)
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 3"):
+        train(tiny_config, celeba_dir, out, verbose=0)
+    monkeypatch.setattr(callbacks.CheckpointEvery, "on_train_batch_end", original)
+
+    # The checkpoint holds Adam's moments for G and RMSprop's for D, and a fresh model restores them.
+    latest = tf.train.latest_checkpoint(out / "checkpoints")
+    assert latest.endswith("ckpt-3")
+    gan = SRGAN(build_generator(tiny_config), build_discriminator(tiny_config), tiny_config)
+    gan.compile()
+    make_checkpoint(gan, tf.Variable(0.0, dtype=tf.float64)).restore(latest).assert_existing_objects_matched()
+    assert int(gan.step) == 3
+    reader = tf.train.load_checkpoint(latest)
+    moments = [v for v in gan.g_optimizer.variables if "momentum" in v.path]
+    assert moments and any(np.abs(v.numpy()).sum() > 0 for v in moments)
+    stored = {name for name in reader.get_variable_to_shape_map() if "g_optimizer" in name}
+    assert len(stored) >= len(moments)
+    d_velocities = [v for v in gan.d_optimizer.variables if "velocit" in v.path]
+    assert d_velocities and any(np.abs(v.numpy()).sum() > 0 for v in d_velocities)
+
+    summary = train(tiny_config, celeba_dir, out, verbose=0)
+    assert summary["steps_completed"] == 6
+    steps = _steps_logged(out)
+    assert steps == sorted(steps) and steps[-1] == 6 and steps.count(2) == 1
+
+
+def test_training_needs_train_partition_images(tmp_path, tiny_config, sample_dir):
+    with pytest.raises(UserError, match="no images of CelebA's train partition"):
+        train(tiny_config, sample_dir, tmp_path / "run", verbose=0)
+
+
+def test_nan_loss_stops_without_export(tmp_path, tiny_config, celeba_dir):
+    bad = dataclasses.replace(tiny_config, g_learning_rate=1e30, pretrain_steps=0)
+    with pytest.raises(UserError, match="NaN/Inf"):
+        train(bad, celeba_dir, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run" / "generator.weights.h5").exists()
