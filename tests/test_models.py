@@ -57,3 +57,14 @@ def test_widths_are_configurable():
     small = Config(gen_res_filters=(32, 32), gen_up_filters=16)
     names = [l.name for l in build_generator(small).layers]
     assert "res2_add" in names and "res3_add" not in names
+
+
+def test_bicubic_skip_starts_near_bicubic_and_stays_in_range(tiny_config):
+    import dataclasses
+    g = build_generator(dataclasses.replace(tiny_config, gen_bicubic_skip=True))
+    lr = np.random.default_rng(0).uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32)
+    sr = np.asarray(g(lr))
+    assert sr.shape == (1, 32, 32, 3) and np.all(np.abs(sr) <= 1.0)
+    bicubic = np.asarray(keras.layers.UpSampling2D(4, interpolation="bicubic")(lr))
+    detail = np.asarray(keras.Model(g.input, g.get_layer("detail").output)(lr))
+    np.testing.assert_allclose(sr, np.clip(bicubic + detail, -1, 1), atol=1e-5)

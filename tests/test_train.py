@@ -7,11 +7,11 @@ import pytest
 import tensorflow as tf
 
 from dcgan_sr import callbacks, train as train_module
-from dcgan_sr.errors import UserError
+from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import build_discriminator, build_generator
 from dcgan_sr.presets import load_generator
-from dcgan_sr.train import TrainingInterrupted, make_checkpoint, train
+from dcgan_sr.train import make_checkpoint, train
 
 
 def _steps_logged(run):

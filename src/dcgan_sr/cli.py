@@ -7,14 +7,16 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
 from dcgan_sr.config import Config
-from dcgan_sr.errors import UserError
+from dcgan_sr.errors import TrainingInterrupted, UserError
 
 REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
@@ -23,7 +25,10 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (defaults: the seed's recipe)")
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
-        if f.type == "tuple[int, ...]":
+        if f.type == "bool":
+            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=f"default {f.default}")
+        elif f.type == "tuple[int, ...]":
             group.add_argument(flag, dest=f.name, metavar="N,N,...",
                                type=lambda s: tuple(int(v) for v in s.split(",")),
                                help=f"default {','.join(map(str, f.default))}")
@@ -75,7 +80,30 @@ def _config_from_args(args) -> Config:
     return Config.from_dict(values, source="command line")
 
 
+@contextlib.contextmanager
+def _native_stderr_muted():
+    """TensorFlow's C++ start-up lines (absl, oneDNN, CUDA probing) bypass Python logging
+    and TF_CPP_MIN_LOG_LEVEL; mute file descriptor 2 while TF starts."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _start_tensorflow() -> None:
+    with _native_stderr_muted():
+        import tensorflow as tf
+        tf.config.list_physical_devices()
+
+
 def _run(args) -> int:
+    if args.command != "download":
+        _start_tensorflow()
     if args.command == "download":
         from dcgan_sr.download import download_celeba
         download_celeba(args.dest)
@@ -116,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     package_log = logging.getLogger("dcgan_sr")
     package_log.addHandler(handler)
     package_log.setLevel(logging.INFO)
-    from dcgan_sr.train import TrainingInterrupted
     try:
         return _run(args)
     except UserError as error:

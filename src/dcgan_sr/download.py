@@ -105,9 +105,10 @@ def download_celeba(dest: str | Path = "data/celeba", dataset: str = DATASET,
         try:
             api.dataset_download_files(dataset, path=str(partial), unzip=False, quiet=False)
         except Exception as error:  # requests/urllib3/kagglesdk errors have no common base
+            detail = str(error).splitlines()[0][:160] if str(error) else ""
             raise UserError(f"could not download {dataset} from Kaggle ({type(error).__name__}: "
-                            f"{str(error).splitlines()[0] if str(error) else ''}); check your network "
-                            "connection and credentials, then run `dcgan-sr download` again") from None
+                            f"{detail}); check your network connection and credentials, then "
+                            "run `dcgan-sr download` again") from None
         archives = sorted(partial.glob("*.zip"))
         if not archives:
             raise UserError(f"Kaggle sent no archive for {dataset}; run `dcgan-sr download` again")

@@ -6,3 +6,7 @@ class UserError(Exception):
 
     The message names the file or setting at fault and what to do about it.
     """
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training; a checkpoint was saved and the same command resumes."""

@@ -2,7 +2,8 @@
 
 Differences from the seed's notebook, on purpose: the LeakyReLUs its README
 describes but its code never added (after the first upsampling conv and after
-each strided discriminator conv) are put back.
+each strided discriminator conv) are put back. `gen_bicubic_skip` (off by default)
+adds a bicubic upsampling of the input to the output.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def build_generator(config: Config = Config()) -> keras.Model:
     x = _bn_lrelu(x, slope)
     x = layers.UpSampling2D(2, name="up2")(x)
     sr = layers.Conv2D(3, config.gen_out_kernel, padding="same", activation="tanh",
-                       dtype="float32", name="sr")(x)
+                       dtype="float32", name="sr" if not config.gen_bicubic_skip else "detail")(x)
+    if config.gen_bicubic_skip:
+        base = layers.UpSampling2D(4, interpolation="bicubic", name="bicubic")(lr)
+        sr = layers.Add(name="detail_plus_bicubic")([sr, base])
+        sr = layers.Activation("hard_tanh", dtype="float32", name="sr")(sr)  # clip to [-1, 1]
     return keras.Model(lr, sr, name="generator")
 
 

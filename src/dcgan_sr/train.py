@@ -29,7 +29,7 @@ import tensorflow as tf
 from dcgan_sr import data
 from dcgan_sr.callbacks import CheckpointEvery, SampleGrid, StepColumn
 from dcgan_sr.config import Config
-from dcgan_sr.errors import UserError
+from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.io import write_atomic
 from dcgan_sr.models import build_discriminator, build_generator
@@ -37,10 +37,8 @@ from dcgan_sr.models import build_discriminator, build_generator
 log = logging.getLogger(__name__)
 
 SAMPLE_IMAGES = 8
-
-
-class TrainingInterrupted(Exception):
-    """Ctrl-C during training; a checkpoint was saved."""
+# Keys a resumed run may change: more (or fewer) steps extend (or end) the same run.
+SCHEDULE_KEYS = ("steps", "checkpoint_every")
 
 
 def device_name() -> str:
@@ -63,7 +61,7 @@ def _check_out_dir(out: Path, config: Config, overwrite: bool) -> None:
     if not saved.exists():
         return
     previous = Config.load(saved)
-    differing = config.differences(previous)
+    differing = [key for key in config.differences(previous) if key not in SCHEDULE_KEYS]
     if differing and not overwrite:
         raise UserError(f"{out} holds a run with a different config ({', '.join(differing)} "
                         "differ); choose another --out, or pass --overwrite to start afresh")

@@ -1,0 +1,79 @@
+"""The command line as a user meets it: exit codes, one-line errors, no tracebacks."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from dcgan_sr.config import Config
+from dcgan_sr.models import build_generator
+from conftest import random_image
+
+
+def dcgan_sr(*args, cwd=None):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "dcgan_sr.cli", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [l for l in result.stderr.splitlines() if l.startswith("dcgan-sr: error:")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory, tiny_config):
+    folder = tmp_path_factory.mktemp("weights")
+    build_generator(tiny_config).save_weights(folder / "generator.weights.h5")
+    tiny_config.save(folder / "config.json")
+    return folder / "generator.weights.h5"
+
+
+def test_upscale_writes_4x_pngs_and_exits_1_on_an_unreadable_input(tmp_path, tiny_weights):
+    Image.fromarray(random_image((20, 16, 3))).convert("L").save(tmp_path / "grey.png")
+    (tmp_path / "bad.jpg").write_text("not a jpeg")
+    result = dcgan_sr("upscale", tmp_path / "grey.png", tmp_path / "bad.jpg",
+                      "--out", tmp_path / "out", "--weights", tiny_weights)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "L converted to RGB" in result.stdout
+    assert "bad.jpg: not a readable image" in result.stdout
+    assert "1 written, 0 skipped, 1 failed" in result.stdout
+    assert Image.open(tmp_path / "out" / "grey.png").size == (64, 80)
+    assert not (tmp_path / "out" / "bad.png").exists()
+
+
+def test_evaluate_json_has_the_documented_shape(sample_dir, tiny_weights):
+    result = dcgan_sr("evaluate", "--data", sample_dir, "--weights", tiny_weights, "--limit", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n_images"] == 4 and set(report) == {"n_images", "bilinear", "bicubic", "model"}
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["evaluate", "--data", "no/such/dir"], ["no/such/dir: no such folder"]),
+    (["evaluate", "--data", "data/sample", "--weights", "missing.weights.h5"], ["missing.weights.h5"]),
+    (["train", "--data", "data/sample", "--out", "x", "--batch-size", "0"], ["batch_size must be > 0"]),
+    (["upscale", "in.png", "--out", "o", "--tile", "4"], ["--tile must be at least 16"]),
+])
+def test_bad_input_is_one_line_and_exit_2(args, fragments):
+    assert_one_line_error(dcgan_sr(*args), *fragments)
+
+
+def test_train_flags_override_a_config_file(tmp_path, celeba_dir, tiny_config):
+    tiny_config.save(tmp_path / "base.json")
+    out = tmp_path / "run"
+    result = dcgan_sr("train", "--data", celeba_dir, "--out", out, "--config", tmp_path / "base.json",
+                      "--steps", 2, "--pretrain-steps", 1, "--gen-res-filters", "8,8,8")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["steps_completed"] == 2
+    saved = Config.load(out / "config.json")
+    assert saved.gen_res_filters == (8, 8, 8) and saved.batch_size == tiny_config.batch_size

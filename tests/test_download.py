@@ -1,0 +1,111 @@
+import io
+import os
+import stat
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from dcgan_sr import download
+from dcgan_sr.errors import UserError
+
+
+class FakeKaggle:
+    """Stands in for KaggleApi: 'downloads' a prepared zip into the requested folder."""
+
+    def __init__(self, archive_bytes: bytes):
+        self.archive_bytes = archive_bytes
+        self.calls = 0
+
+    def dataset_download_files(self, dataset, path, unzip, quiet):
+        assert dataset == download.DATASET and unzip is False
+        self.calls += 1
+        with open(os.path.join(path, "celeba-dataset.zip"), "wb") as handle:
+            handle.write(self.archive_bytes)
+
+
+def make_zip(members: dict[str, bytes], symlinks: dict[str, str] = {}) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+        for name, target in symlinks.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return buffer.getvalue()
+
+
+def kaggle_layout(sample_files, n=3) -> dict[str, bytes]:
+    members = {f"img_align_celeba/img_align_celeba/{p.name}": p.read_bytes() for p in sample_files[:n]}
+    members["list_eval_partition.csv"] = b"image_id,partition\n"
+    return members
+
+
+def test_good_archive_is_unpacked_and_a_complete_copy_is_left_alone(tmp_path, sample_files, monkeypatch):
+    dest = tmp_path / "celeba"
+    api = FakeKaggle(make_zip(kaggle_layout(sample_files)))
+    download.download_celeba(dest, api=api)
+    assert download.count_images(dest) == 3
+    assert (dest / "list_eval_partition.csv").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["celeba"]  # no partial folder left
+    monkeypatch.setattr(download, "CELEBA_IMAGES", 3)
+    download.download_celeba(dest, api=api)
+    assert api.calls == 1
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("../evil.jpg", "'..' component"),
+    ("img_align_celeba/../../evil.jpg", "'..' component"),
+    ("/tmp/evil.jpg", "absolute path"),
+])
+def test_members_leaving_the_destination_are_refused(tmp_path, sample_files, name, reason):
+    members = kaggle_layout(sample_files) | {name: b"x"}
+    dest = tmp_path / "d" / "celeba"
+    with pytest.raises(UserError, match=reason):
+        download.download_celeba(dest, api=FakeKaggle(make_zip(members)))
+    assert not dest.exists() and not (tmp_path / "evil.jpg").exists()
+    assert list((tmp_path / "d").iterdir()) == []
+
+
+def test_symlink_members_are_refused(tmp_path, sample_files):
+    archive = make_zip(kaggle_layout(sample_files), symlinks={"img_align_celeba/link": "/etc"})
+    with pytest.raises(UserError, match="symbolic link"):
+        download.download_celeba(tmp_path / "celeba", api=FakeKaggle(archive))
+    assert not (tmp_path / "celeba").exists()
+
+
+def test_a_non_empty_destination_is_not_overwritten(tmp_path, sample_files):
+    dest = tmp_path / "celeba"
+    dest.mkdir()
+    (dest / "mine.txt").write_text("keep")
+    with pytest.raises(UserError, match="not empty"):
+        download.download_celeba(dest, api=FakeKaggle(make_zip(kaggle_layout(sample_files))))
+    assert (dest / "mine.txt").read_text() == "keep"
+
+
+def _cli_download(tmp_path, **env):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_")}
+    environ.update(HOME=str(tmp_path / "home"), **env)
+    return subprocess.run([sys.executable, "-m", "dcgan_sr.cli", "download", "--dest",
+                           str(tmp_path / "celeba")], env=environ, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_without_credentials_the_cli_says_what_to_do(tmp_path):
+    result = _cli_download(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line, no traceback
+    assert "no Kaggle credentials" in result.stderr and "kaggle.json" in result.stderr
+    assert not (tmp_path / "celeba").exists()
+
+
+def test_network_down_is_one_line_and_leaves_nothing(tmp_path):
+    result = _cli_download(tmp_path, KAGGLE_USERNAME="someone", KAGGLE_KEY="secret-key-123",
+                           HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
+                           NO_PROXY="")
+    assert result.returncode == 2, result.stderr
+    assert "could not download" in result.stderr and "Traceback" not in result.stderr
+    assert "secret-key-123" not in result.stderr + result.stdout
+    assert not any(tmp_path.glob("*celeba*"))
