@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test figures clean
+.PHONY: setup demo test figures presets clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,24 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The README's images, rebuilt from the shipped weights and data/sample.
+figures: setup
+	$(BIN)/dcgan-sr demo --out outputs/figures
+	cp outputs/figures/comparison_grid.png outputs/figures/comparison_table.png \
+	   outputs/figures/training_curves.png images/
+
+# Ship a finished run's generators as the `mse` and `gan` presets (with their config and history).
+RUN ?= runs/cpu
+WEIGHTS := src/dcgan_sr/weights
+presets:
+	@test -f $(RUN)/summary.json || { echo "$(RUN) has no summary.json: finish its training first"; exit 2; }
+	cp $(RUN)/generator_mse.weights.h5 $(WEIGHTS)/mse.weights.h5
+	cp $(RUN)/generator.weights.h5 $(WEIGHTS)/gan.weights.h5
+	cp $(RUN)/config.json $(WEIGHTS)/mse.config.json
+	cp $(RUN)/config.json $(WEIGHTS)/gan.config.json
+	cp $(RUN)/history.csv $(WEIGHTS)/history.csv
+	cp $(RUN)/summary.json $(WEIGHTS)/summary.json
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -7,19 +7,13 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
-import logging
-import os
 import sys
-from pathlib import Path
 
 from dcgan_sr.config import Config
 from dcgan_sr.errors import TrainingInterrupted, UserError
-
-REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-
+from dcgan_sr.runtime import show_messages, start_tensorflow
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (defaults: the seed's recipe)")
@@ -50,6 +44,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON file of hyperparameters; flags override it")
     p.add_argument("--overwrite", action="store_true",
                    help="discard a run of a different config in --out")
+    p.add_argument("--train-split", default="train",
+                   help="images to train on: train (default), val, test, train+val or all")
+    p.add_argument("--val-split", default="val", help="images to validate on (default val)")
     _config_flags(p)
 
     p = commands.add_parser("evaluate", help="PSNR/SSIM of bilinear, bicubic and a generator")
@@ -67,7 +64,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
 
     p = commands.add_parser("demo", help="super-resolve the bundled sample, write figures and metrics")
-    p.add_argument("--data", default=str(REPO_SAMPLE), help="folder of CelebA images (default data/sample)")
+    p.add_argument("--data", help="folder of CelebA images (default: the bundled data/sample)")
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
     return parser
 
@@ -80,30 +77,9 @@ def _config_from_args(args) -> Config:
     return Config.from_dict(values, source="command line")
 
 
-@contextlib.contextmanager
-def _native_stderr_muted():
-    """TensorFlow's C++ start-up lines (absl, oneDNN, CUDA probing) bypass Python logging
-    and TF_CPP_MIN_LOG_LEVEL; mute file descriptor 2 while TF starts."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _start_tensorflow() -> None:
-    with _native_stderr_muted():
-        import tensorflow as tf
-        tf.config.list_physical_devices()
-
-
 def _run(args) -> int:
     if args.command != "download":
-        _start_tensorflow()
+        start_tensorflow()
     if args.command == "download":
         from dcgan_sr.download import download_celeba
         download_celeba(args.dest)
@@ -111,7 +87,8 @@ def _run(args) -> int:
     if args.command == "train":
         from dcgan_sr.train import train
         config = _config_from_args(args)
-        summary = train(config, args.data, args.out, overwrite=args.overwrite)
+        summary = train(config, args.data, args.out, overwrite=args.overwrite,
+                        train_split=args.train_split, val_split=args.val_split)
         print(json.dumps(summary, indent=2))
         return 0
     if args.command == "evaluate":
@@ -131,19 +108,16 @@ def _run(args) -> int:
               f"{len(report.failed)} failed")
         return 1 if report.failed else 0
     if args.command == "demo":
+        from dcgan_sr.data import SAMPLE_DIR
         from dcgan_sr.demo import run_demo
-        run_demo(args.data, args.out)
+        run_demo(args.data or SAMPLE_DIR, args.out)
         return 0
     raise AssertionError(args.command)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("dcgan-sr: %(message)s"))
-    package_log = logging.getLogger("dcgan_sr")
-    package_log.addHandler(handler)
-    package_log.setLevel(logging.INFO)
+    show_messages()
     try:
         return _run(args)
     except UserError as error:

@@ -25,6 +25,8 @@ from dcgan_sr.errors import UserError
 
 log = logging.getLogger(__name__)
 
+# The 64 bundled CelebA test-partition faces (present in a source checkout).
+SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
 HR_SIZE = 128
 SCALE = 4
 LR_SIZE = HR_SIZE // SCALE

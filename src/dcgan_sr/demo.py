@@ -3,6 +3,7 @@
 Writes to the output folder:
     comparison_grid.png    LR | bilinear | bicubic | mse | gan | HR, six faces
     comparison_table.png   the seed's table: LR | bilinear | super-resolved (gan), four faces
+    training_curves.png    losses and validation PSNR of the run that trained the presets
     metrics.json, metrics.txt   PSNR/SSIM of each method on every sample face
     sr/<name>.png          the gan preset's output for every face
 """
@@ -17,7 +18,8 @@ import numpy as np
 from dcgan_sr import data, plots
 from dcgan_sr.evaluate import evaluate_pairs, format_table, upscale_all
 from dcgan_sr.io import write_atomic
-from dcgan_sr.presets import PRESETS, load_generator
+from dcgan_sr.config import Config
+from dcgan_sr.presets import PRESETS, WEIGHTS_DIR, load_generator, preset_files
 
 GRID_FACES = 6
 TABLE_FACES = 4
@@ -43,12 +45,16 @@ def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo") -> dict
     faces = slice(0, TABLE_FACES)
     plots.comparison_table(lr[faces], upscaled["bilinear"][faces], upscaled["gan"][faces],
                            out / "comparison_table.png")
+    history = WEIGHTS_DIR / "history.csv"
+    if history.is_file():
+        warm_up = Config.load(preset_files("gan")[1]).pretrain_steps
+        plots.training_curves(history, out / "training_curves.png", pretrain_steps=warm_up)
     for path, sr in zip(files, upscaled["gan"]):
         plots.save_png(sr, out / "sr" / f"{path.stem}.png")
     table = format_table(result)
     write_atomic(out / "metrics.json", lambda t: Path(t).write_text(json.dumps(result, indent=2) + "\n"))
     write_atomic(out / "metrics.txt", lambda t: Path(t).write_text(table + "\n"))
     print(table)
-    print(f"\nwrote {out}/comparison_grid.png, comparison_table.png, metrics.json, "
-          f"metrics.txt and {len(files)} super-resolved faces in {out}/sr/")
+    print(f"\nwrote {out}/: comparison_grid.png, comparison_table.png, training_curves.png, "
+          f"metrics.json, metrics.txt, and the gan preset's {len(files)} faces in sr/")
     return result

@@ -3,6 +3,7 @@
 * `comparison_grid`: one row per face, columns LR | bilinear | super-resolved ... | HR.
 * `comparison_table`: the seed README's table, LR at its true 32x32 size beside 128x128
   bilinear and super-resolved images.
+* `zoomed_crops`: one face region (eyes, mouth) of several faces, enlarged, per method.
 * `training_curves`: losses and validation PSNR from a run's history.csv (matplotlib).
 
 PNG files are written without timestamps, so the same pixels give the same bytes.
@@ -19,6 +20,8 @@ from PIL import Image, ImageDraw
 
 from dcgan_sr.io import write_atomic
 
+# (top, left, height, width) in the 128x128 HR frame of CelebA's aligned faces.
+FACE_REGIONS = {"eyes": (50, 26, 30, 76), "mouth": (82, 40, 28, 48)}
 BACKGROUND = (255, 255, 255)
 TEXT = (0, 0, 0)
 GAP = 4
@@ -76,6 +79,16 @@ def comparison_table(lr: np.ndarray, bilinear: np.ndarray, sr: np.ndarray,
     size = sr.shape[1]
     columns = {"Low resolution": lr, "Bilinear": bilinear, sr_label: sr}
     return save_png(_labelled(columns, [max(size // 2, 90), size, size], size), path)
+
+
+def zoomed_crops(images: dict[str, np.ndarray], region: str, path: str | Path,
+                 zoom: int = 3) -> Path:
+    """Columns = methods (e.g. bicubic, mse, gan, HR), rows = faces; each cell the region
+    of FACE_REGIONS, enlarged `zoom` times by pixel replication."""
+    top, left, h, w = FACE_REGIONS[region]
+    columns = {name: nearest(batch[:, top:top + h, left:left + w], zoom)
+               for name, batch in images.items()}
+    return save_png(_labelled(columns, [w * zoom] * len(columns), h * zoom), path)
 
 
 def read_history(path: str | Path) -> dict[str, np.ndarray]:

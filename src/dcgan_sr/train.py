@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import platform
 from pathlib import Path
 
 import keras
@@ -33,20 +32,13 @@ from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.io import write_atomic
 from dcgan_sr.models import build_discriminator, build_generator
+from dcgan_sr.runtime import device_name
 
 log = logging.getLogger(__name__)
 
 SAMPLE_IMAGES = 8
 # Keys a resumed run may change: more (or fewer) steps extend (or end) the same run.
 SCHEDULE_KEYS = ("steps", "checkpoint_every")
-
-
-def device_name() -> str:
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"{len(gpus)}x GPU ({details.get('device_name', gpus[0].name)})"
-    return f"CPU ({platform.processor() or platform.machine()}, {tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads)"
 
 
 def make_checkpoint(gan: SRGAN, wall_seconds: tf.Variable) -> tf.train.Checkpoint:
@@ -75,13 +67,16 @@ def _check_out_dir(out: Path, config: Config, overwrite: bool) -> None:
             (out / name).unlink(missing_ok=True)
 
 
-def _datasets(config: Config, data_dir: Path):
+def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
     files = data.find_images(data_dir)
-    train_files = data.split_files(files, "train", data_dir)
-    val_files = data.split_files(files, "val", data_dir)[: config.val_images]
+    train_files = data.split_files(files, train_split, data_dir)
+    val_files = data.split_files(files, val_split, data_dir)[: config.val_images]
     if not train_files:
-        raise UserError(f"{data_dir}: no images of CelebA's train partition; "
-                        "pass --data a folder of CelebA images")
+        raise UserError(f"{data_dir}: no images of the {train_split!r} split (names outside "
+                        "CelebA's numbering count as 'test'); pass --train-split all to train "
+                        "on every image")
+    if set(val_files) & set(train_files):
+        log.warning("validation images are also training images: validation PSNR will be optimistic")
     if not val_files:
         log.warning("%s: no validation-partition images; validating on the last train images",
                     data_dir)
@@ -102,9 +97,13 @@ def _has_nonfinite_weights(model: keras.Model) -> bool:
     return any(not np.all(np.isfinite(w)) for w in model.get_weights())
 
 
-def train(config: Config, data_dir: str | Path, out_dir: str | Path,
-          overwrite: bool = False, verbose: int | str = "auto") -> dict:
-    """Train (or resume) the run in `out_dir`; returns the summary written to summary.json."""
+def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: bool = False,
+          train_split: str = "train", val_split: str = "val", verbose: int | str = "auto") -> dict:
+    """Train (or resume) the run in `out_dir`; returns the summary written to summary.json.
+
+    Trains on the `train_split` images of `data_dir` and validates on the first
+    `config.val_images` of `val_split` (CelebA's official partition by default).
+    """
     out, data_dir = Path(out_dir), Path(data_dir)
     _check_out_dir(out, config, overwrite)
     summary_path = out / "summary.json"
@@ -114,7 +113,7 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path,
             log.info("%s: run already finished (%d steps); nothing to do", out, config.steps)
             return summary
 
-    hr_train, val_pairs, n_train, n_val = _datasets(config, data_dir)
+    hr_train, val_pairs, n_train, n_val = _datasets(config, data_dir, train_split, val_split)
     keras.utils.set_random_seed(config.seed)
     gan = SRGAN(build_generator(config), build_discriminator(config), config)
     gan.compile()
@@ -127,7 +126,8 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path,
         log.info("resuming %s from step %d", out, int(gan.step))
 
     out.mkdir(parents=True, exist_ok=True)
-    run_info = {"data": {"dir": str(data_dir), "train_images": n_train, "val_images": n_val},
+    run_info = {"data": {"dir": str(data_dir), "train_split": train_split, "val_split": val_split,
+                         "train_images": n_train, "val_images": n_val},
                 "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
                 "device": device_name()}
     write_atomic(out / "config.json",

@@ -1,0 +1,62 @@
+"""Starting TensorFlow quietly, and saying what it will compute on."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import sys
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def native_stderr_muted():
+    """Mute file descriptor 2. TensorFlow's C++ start-up lines (absl, oneDNN, CUDA probing)
+    bypass Python logging and TF_CPP_MIN_LOG_LEVEL, and a notebook would show them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def start_tensorflow() -> list:
+    """Import TensorFlow and initialise its devices without the start-up noise; the GPUs found.
+
+    Call it before anything else touches TensorFlow if you want the quiet start; GPU
+    options such as memory growth must be set before it, as before any TF op.
+    """
+    with native_stderr_muted():
+        import tensorflow as tf
+        return tf.config.list_physical_devices("GPU")
+
+
+def device_name() -> str:
+    """What computes: the GPU(s) TensorFlow sees, else the CPU model and its core count."""
+    gpus = start_tensorflow()
+    if gpus:
+        import tensorflow as tf
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"{len(gpus)}x GPU ({details.get('device_name', gpus[0].name)})"
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    return f"CPU ({model}, {os.cpu_count()} cores)"
+
+
+def show_messages(prefix: str = "dcgan-sr: ") -> None:
+    """Print the package's progress and warnings (resuming, skipped files) to stderr."""
+    package_log = logging.getLogger("dcgan_sr")
+    if not package_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(prefix + "%(message)s"))
+        package_log.addHandler(handler)
+    package_log.setLevel(logging.INFO)

@@ -1,0 +1,36 @@
+import keras
+import numpy as np
+import pytest
+
+from dcgan_sr.config import Config
+from dcgan_sr.errors import UserError
+from dcgan_sr.presets import PRESETS, load_generator, preset_files
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_shipped_presets_load_and_upscale(name):
+    weights, config = preset_files(name)
+    assert weights.is_file() and config.is_file()
+    generator = load_generator(name)
+    out = np.asarray(generator(np.zeros((1, 32, 32, 3), np.float32)))
+    assert out.shape == (1, 128, 128, 3) and np.all(np.isfinite(out))
+
+
+def test_a_keras_file_carrying_code_is_refused(tmp_path):
+    inputs = keras.Input((None, None, 3))
+    outputs = keras.layers.Lambda(lambda x: x * 2.0)(inputs)
+    path = tmp_path / "evil.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(UserError, match="refused to load"):
+        load_generator(path)
+
+
+def test_weights_without_their_config_are_explained(tmp_path, tiny_config):
+    from dcgan_sr.models import build_generator
+    path = tmp_path / "g.weights.h5"
+    build_generator(tiny_config).save_weights(path)
+    with pytest.raises(UserError, match="no config.json beside"):
+        load_generator(path)
+    Config().save(tmp_path / "config.json")  # the wrong widths
+    with pytest.raises(UserError, match="do not fit"):
+        load_generator(path)
