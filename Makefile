@@ -22,8 +22,11 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup
 	$(BIN)/dcgan-sr demo
 
+# Unit tests, then the four notebooks under nbval in quick mode (cells marked
+# NBVAL_CHECK_OUTPUT must reproduce their committed output).
 test: setup
-	$(BIN)/python -m pytest
+	DCGAN_SR_QUICK=1 $(BIN)/python -m pytest tests notebooks \
+		--nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg
 
 # The README's images, rebuilt from the shipped weights and data/sample.
 figures: setup

@@ -49,3 +49,14 @@ def test_psnr_of_model_range_images():
     hr = np.zeros((2, 16, 16, 3), np.float32)
     sr = hr + 2 * 10 / 255.0  # 10 grey levels off everywhere
     assert np.allclose(np.asarray(psnr(sr, hr)), 20 * np.log10(255 / 10), atol=1e-3)
+
+
+def test_phases_use_their_own_generator_learning_rate(tiny_config):
+    import dataclasses
+    config = dataclasses.replace(tiny_config, pretrain_learning_rate=1e-3, pretrain_beta_1=0.9)
+    gan = _gan(config)
+    gan.set_adversarial(False)
+    assert np.isclose(float(gan.g_optimizer.learning_rate), 1e-3) and gan.g_optimizer.beta_1 == 0.9
+    gan.set_adversarial(True)
+    assert np.isclose(float(gan.g_optimizer.learning_rate), config.g_learning_rate)
+    assert gan.g_optimizer.beta_1 == config.g_beta_1

@@ -68,3 +68,4 @@ def test_bicubic_skip_starts_near_bicubic_and_stays_in_range(tiny_config):
     bicubic = np.asarray(keras.layers.UpSampling2D(4, interpolation="bicubic")(lr))
     detail = np.asarray(keras.Model(g.input, g.get_layer("detail").output)(lr))
     np.testing.assert_allclose(sr, np.clip(bicubic + detail, -1, 1), atol=1e-5)
+    assert np.all(detail == 0)  # the detail branch starts at zero: untrained G is bicubic

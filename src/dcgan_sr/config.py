@@ -39,9 +39,12 @@ class Config:
     adv_weight: float = 0.2
     label_noise: float = 0.1  # targets: real 1 - noise*U(0,1), fake noise*U(0,1)
 
-    # Optimisers: G Adam, D RMSprop with value clipping.
+    # Optimisers: G Adam, D RMSprop with value clipping. The MSE warm-up (not in the seed)
+    # may use its own Adam rate and beta_1; the adversarial phase uses g_learning_rate/g_beta_1.
     g_learning_rate: float = 2e-4
     g_beta_1: float = 0.5
+    pretrain_learning_rate: float = 2e-4
+    pretrain_beta_1: float = 0.5
     d_learning_rate: float = 1e-4
     d_clipvalue: float = 1.0
 
@@ -130,7 +133,7 @@ def _range_problems(config: Config):
     positive = ["gen_head_filters", "gen_up_filters", "gen_head_kernel", "gen_out_kernel",
                 "disc_head_filters", "disc_conv_filters", "disc_dense_units",
                 "batch_size", "steps", "checkpoint_every", "val_images",
-                "g_learning_rate", "d_learning_rate", "d_clipvalue"]
+                "g_learning_rate", "pretrain_learning_rate", "d_learning_rate", "d_clipvalue"]
     for name in positive:
         if getattr(config, name) <= 0:
             yield f"{name} must be > 0"
@@ -141,8 +144,9 @@ def _range_problems(config: Config):
     for name in ("mse_weight", "adv_weight", "label_noise", "leaky_slope"):
         if getattr(config, name) < 0:
             yield f"{name} must be >= 0"
-    if not 0 <= config.g_beta_1 < 1:
-        yield "g_beta_1 must be in [0, 1)"
+    for name in ("g_beta_1", "pretrain_beta_1"):
+        if not 0 <= getattr(config, name) < 1:
+            yield f"{name} must be in [0, 1)"
     if not 0 <= config.label_noise < 0.5:
         yield "label_noise must be in [0, 0.5)"
     if not 0 <= config.pretrain_steps <= config.steps:

@@ -64,8 +64,12 @@ class SRGAN(keras.Model):
         return self.generator(lr, training=training)
 
     def set_adversarial(self, adversarial: bool) -> None:
-        """Switch phase; the next fit() traces a new train function."""
+        """Switch phase (and G's learning rate and beta_1); the next fit() traces anew."""
+        c = self.config
         self.adversarial = adversarial
+        self.g_optimizer.learning_rate.assign(
+            c.g_learning_rate if adversarial else c.pretrain_learning_rate)
+        self.g_optimizer.beta_1 = c.g_beta_1 if adversarial else c.pretrain_beta_1
         self.train_function = None
 
     def _noisy(self, like, target: float):

@@ -44,7 +44,9 @@ def build_generator(config: Config = Config()) -> keras.Model:
     x = layers.Conv2D(config.gen_up_filters, 3, padding="same", name="up1_conv")(x)
     x = _bn_lrelu(x, slope)
     x = layers.UpSampling2D(2, name="up2")(x)
+    # With the bicubic skip the output conv starts at zero, so an untrained G is bicubic.
     sr = layers.Conv2D(3, config.gen_out_kernel, padding="same", activation="tanh",
+                       kernel_initializer="zeros" if config.gen_bicubic_skip else "glorot_uniform",
                        dtype="float32", name="sr" if not config.gen_bicubic_skip else "detail")(x)
     if config.gen_bicubic_skip:
         base = layers.UpSampling2D(4, interpolation="bicubic", name="bicubic")(lr)

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import keras
@@ -61,8 +62,11 @@ def load_generator(weights: str | Path | None = None) -> keras.Model:
         config = _config_beside(path)
     generator = build_generator(config)
     try:
-        generator.load_weights(path)
-    except (ValueError, OSError) as error:
+        with warnings.catch_warnings():
+            # Keras only warns for some mismatches, leaving layers at their initial values.
+            warnings.simplefilter("error", UserWarning)
+            generator.load_weights(path)
+    except (ValueError, OSError, UserWarning) as error:
         raise UserError(f"{path}: these weights do not fit the generator of its config "
                         f"({str(error).splitlines()[0]})") from None
     return generator

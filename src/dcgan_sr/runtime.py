@@ -60,3 +60,4 @@ def show_messages(prefix: str = "dcgan-sr: ") -> None:
         handler.setFormatter(logging.Formatter(prefix + "%(message)s"))
         package_log.addHandler(handler)
     package_log.setLevel(logging.INFO)
+    package_log.propagate = False  # libraries may configure the root logger; print once
