@@ -69,3 +69,11 @@ def test_bicubic_skip_starts_near_bicubic_and_stays_in_range(tiny_config):
     detail = np.asarray(keras.Model(g.input, g.get_layer("detail").output)(lr))
     np.testing.assert_allclose(sr, np.clip(bicubic + detail, -1, 1), atol=1e-5)
     assert np.all(detail == 0)  # the detail branch starts at zero: untrained G is bicubic
+
+
+def test_generator_without_batchnorm(tiny_config):
+    import dataclasses
+    g = build_generator(dataclasses.replace(tiny_config, gen_batchnorm=False))
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in g.layers)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(g(x, training=True)), np.asarray(g(x, training=False)), atol=1e-6)

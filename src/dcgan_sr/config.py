@@ -27,6 +27,9 @@ class Config:
     # Not in the seed: add a bicubic 4x upsampling of the input to the output, so G learns
     # the residual detail (as VDSR and later SR networks do); converges far faster on a CPU.
     gen_bicubic_skip: bool = False
+    # Not in the seed: drop BatchNorm from G (EDSR found SR better without it; then G
+    # behaves the same in training and inference).
+    gen_batchnorm: bool = True
     # Discriminator: 3x3 head, stride-2 stages, 3x3 conv, per-position dense, GAP, sigmoid.
     disc_head_filters: int = 64
     disc_stage_filters: tuple[int, ...] = (64, 128, 256, 512)

@@ -2,8 +2,9 @@
 
 Differences from the seed's notebook, on purpose: the LeakyReLUs its README
 describes but its code never added (after the first upsampling conv and after
-each strided discriminator conv) are put back. `gen_bicubic_skip` (off by default)
-adds a bicubic upsampling of the input to the output.
+each strided discriminator conv) are put back. Two options, off by default, go
+beyond the seed: `gen_bicubic_skip` adds a bicubic upsampling of the input to the
+output, and `gen_batchnorm=False` drops BatchNorm from the generator.
 """
 
 from __future__ import annotations
@@ -14,19 +15,21 @@ from keras import layers
 from dcgan_sr.config import Config
 
 
-def _bn_lrelu(x, slope: float):
-    x = layers.BatchNormalization()(x)
+def _bn_lrelu(x, slope: float, batchnorm: bool = True):
+    if batchnorm:
+        x = layers.BatchNormalization()(x)
     return layers.LeakyReLU(negative_slope=slope)(x)
 
 
-def residual_unit(x, filters: int, slope: float, name: str):
+def residual_unit(x, filters: int, slope: float, name: str, batchnorm: bool = True):
     """conv3x3-BN-LReLU-conv3x3-BN, plus a 1x1 conv + BN projection skip; LReLU after the sum."""
-    skip = layers.Conv2D(filters, 1, padding="same", name=f"{name}_skip_conv")(x)
-    skip = layers.BatchNormalization(name=f"{name}_skip_bn")(skip)
+    def bn(y, suffix):
+        return layers.BatchNormalization(name=f"{name}_{suffix}")(y) if batchnorm else y
+
+    skip = bn(layers.Conv2D(filters, 1, padding="same", name=f"{name}_skip_conv")(x), "skip_bn")
     y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv1")(x)
-    y = _bn_lrelu(y, slope)
-    y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2")(y)
-    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
+    y = _bn_lrelu(y, slope, batchnorm)
+    y = bn(layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2")(y), "bn2")
     y = layers.Add(name=f"{name}_add")([y, skip])
     return layers.LeakyReLU(negative_slope=slope, name=f"{name}_out")(y)
 
@@ -39,10 +42,10 @@ def build_generator(config: Config = Config()) -> keras.Model:
                       name="head_conv")(lr)
     x = layers.LeakyReLU(negative_slope=slope, name="head_lrelu")(x)
     for i, filters in enumerate(config.gen_res_filters, start=1):
-        x = residual_unit(x, filters, slope, name=f"res{i}")
+        x = residual_unit(x, filters, slope, name=f"res{i}", batchnorm=config.gen_batchnorm)
     x = layers.UpSampling2D(2, name="up1")(x)
     x = layers.Conv2D(config.gen_up_filters, 3, padding="same", name="up1_conv")(x)
-    x = _bn_lrelu(x, slope)
+    x = _bn_lrelu(x, slope, config.gen_batchnorm)
     x = layers.UpSampling2D(2, name="up2")(x)
     # With the bicubic skip the output conv starts at zero, so an untrained G is bicubic.
     sr = layers.Conv2D(3, config.gen_out_kernel, padding="same", activation="tanh",
