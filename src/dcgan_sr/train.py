@@ -170,7 +170,7 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
     if config.pretrain_steps:
         gan.set_adversarial(False)
         fit_until(config.pretrain_steps)
-        if not (out / "generator_mse.weights.h5").exists():
+        if int(gan.step) == config.pretrain_steps:  # only G as it was at the warm-up's end
             _save_generator(gan.generator, out / "generator_mse.weights.h5")
     gan.set_adversarial(True)
     fit_until(config.steps)
