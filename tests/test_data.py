@@ -50,7 +50,7 @@ def test_nested_kaggle_layout_is_found(tmp_path, sample_files):
 def test_missing_or_empty_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="no such folder"):
         data.find_images(tmp_path / "nope")
-    with pytest.raises(UserError, match="no .jpg/.png images"):
+    with pytest.raises(UserError, match="no .jpg/.png/.gif/.bmp images"):
         data.find_images(tmp_path)
 
 
@@ -87,7 +87,7 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path, sample_files, caplog
         hr = data.load_hr_images(good + [truncated, text, empty])
     assert int(hr.cardinality()) == 3
     assert len(list(hr)) == 3
-    assert "skipped 3 unreadable image(s) of 6" in caplog.text
+    assert "skipped 3 unreadable or oversized image(s) of 6" in caplog.text
 
 
 def test_training_batches_shapes_and_ranges(sample_files):

@@ -46,3 +46,17 @@ def test_saved_weights_load_back_exactly(tmp_path, tiny_config):
     loaded = load_generator(tmp_path / "g.weights.h5")
     x = rng.uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32)
     assert np.array_equal(np.asarray(generator(x)), np.asarray(loaded(x)))
+
+
+def test_a_keras_file_with_an_unknown_custom_layer_is_refused(tmp_path):
+    @keras.saving.register_keras_serializable(package="elsewhere")
+    class Doubler(keras.layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    inputs = keras.Input((None, None, 3))
+    path = tmp_path / "foreign.keras"
+    keras.Model(inputs, Doubler()(inputs)).save(path)
+    keras.saving.get_custom_objects().pop("elsewhere>Doubler")  # as on a machine without that code
+    with pytest.raises(UserError, match="refused to load"):
+        load_generator(path)

@@ -30,7 +30,9 @@ SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
 HR_SIZE = 128
 SCALE = 4
 LR_SIZE = HR_SIZE // SCALE
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
+# Larger photos are skipped unread, as decompression bombs (Pillow's default limit).
+MAX_PHOTO_PIXELS = 89_478_485
 PARTITION_FILE = "list_eval_partition.csv"
 SPLITS = ("train", "val", "test")
 # CelebA's official partition by file number, used when list_eval_partition.csv is absent.
@@ -49,8 +51,8 @@ def find_images(data_dir: str | Path) -> list[Path]:
     for folder, _dirs, names in os.walk(root):  # followlinks=False: a symlink loop is harmless
         found += [Path(folder) / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES]
     if not found:
-        raise UserError(f"{root}: no .jpg/.png images found; pass --data the folder that "
-                        "holds CelebA's img_align_celeba images")
+        raise UserError(f"{root}: no .jpg/.png/.gif/.bmp images found; pass --data the folder "
+                        "that holds CelebA's img_align_celeba images")
     return sorted(found, key=lambda p: (p.name, str(p)))
 
 
@@ -144,15 +146,34 @@ def decode(contents: tf.Tensor) -> tf.Tensor:
         lambda: tf.io.decode_image(contents, channels=3, expand_animations=False))
 
 
+def _big_endian_u32(contents: tf.Tensor, offset: int) -> tf.Tensor:
+    raw = tf.cast(tf.io.decode_raw(tf.strings.substr(contents, offset, 4), tf.uint8), tf.int64)
+    return raw[0] * 2 ** 24 + raw[1] * 2 ** 16 + raw[2] * 2 ** 8 + raw[3]
+
+
+def header_pixels(contents: tf.Tensor) -> tf.Tensor:
+    """Width x height from a JPEG's or PNG's header, without decoding (0 for other formats)."""
+    is_png = tf.strings.substr(contents, 0, 8) == b"\x89PNG\r\n\x1a\n"
+    return tf.case([
+        (tf.io.is_jpeg(contents),
+         lambda: tf.reduce_prod(tf.cast(tf.image.extract_jpeg_shape(contents)[:2], tf.int64))),
+        (is_png, lambda: _big_endian_u32(contents, 16) * _big_endian_u32(contents, 20)),
+    ], default=lambda: tf.constant(0, tf.int64))
+
+
 def _read_hr(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-    return path, hr_from_photo(decode(tf.io.read_file(path)))
+    contents = tf.io.read_file(path)
+    size_ok = tf.debugging.assert_less_equal(header_pixels(contents), tf.constant(MAX_PHOTO_PIXELS, tf.int64),
+                                             message="image too large (decompression bomb?)")
+    with tf.control_dependencies([size_ok]):
+        return path, hr_from_photo(decode(contents))
 
 
 def load_hr_images(files: list[Path], cache_file: str = "") -> tf.data.Dataset:
     """Decode every file once (in parallel) into cached uint8 HR crops.
 
-    Unreadable or truncated files are skipped, named in the log and counted;
-    they never stop a run. Returns a dataset of uint8 128x128x3 images whose
+    Unreadable, truncated and oversized (over MAX_PHOTO_PIXELS) files are skipped,
+    named in the log and counted; they never stop a run. Returns a dataset of uint8 128x128x3 images whose
     `cardinality()` is the number of readable files.
     """
     paths = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
@@ -164,7 +185,7 @@ def load_hr_images(files: list[Path], cache_file: str = "") -> tf.data.Dataset:
         readable.add(path.decode())
     skipped = [f for f in files if str(f) not in readable]
     if skipped:
-        log.warning("skipped %d unreadable image(s) of %d, e.g. %s", len(skipped), len(files),
+        log.warning("skipped %d unreadable or oversized image(s) of %d, e.g. %s", len(skipped), len(files),
                     ", ".join(str(f) for f in skipped[:3]))
     if not readable:
         raise UserError(f"none of the {len(files)} images could be read "

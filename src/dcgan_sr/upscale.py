@@ -10,6 +10,7 @@ fit together without seams and equal the whole-image output.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -61,7 +62,10 @@ def upscale_array(generator: keras.Model, image: np.ndarray, tile: int = 128,
 def read_rgb(path: Path) -> tuple[np.ndarray, str | None]:
     """An image file as uint8 RGB, and a note when it had to be converted."""
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check size below
+            image = Image.open(path)
+        with image:
             if image.width * image.height > MAX_INPUT_PIXELS:
                 raise UnreadableImage(f"{image.width}x{image.height} is too large to upscale 4x "
                                       f"(limit {MAX_INPUT_PIXELS:,} pixels); crop or shrink it first")
@@ -81,7 +85,10 @@ def read_rgb(path: Path) -> tuple[np.ndarray, str | None]:
             return np.asarray(image.convert("RGB")), f"{mode} converted to RGB"
     except UnreadableImage:
         raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError:
+        raise UnreadableImage("too large to upscale 4x (a decompression bomb?); crop or shrink it "
+                              "first") from None
+    except (OSError, ValueError, SyntaxError) as error:
         raise UnreadableImage(f"not a readable image ({error})") from None
 
 
@@ -93,7 +100,7 @@ def collect_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[str]]:
             found = sorted(p for p in item.iterdir()
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
-                problems.append(f"{item}: no .png/.jpg images in this folder")
+                problems.append(f"{item}: no .png/.jpg/.gif/.bmp images in this folder")
             files += found
         elif item.is_file():
             files.append(item)

@@ -1,0 +1,71 @@
+"""Every bad input gets the documented treatment, with no traceback and no half-written file."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bad_inputs import CASES, CONVERT, OK, REFUSE, SKIP, write_corpus
+from dcgan_sr import data
+from dcgan_sr.models import build_generator
+from dcgan_sr.upscale import upscale_files
+from test_cli import assert_one_line_error, dcgan_sr, tiny_weights  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, sample_files):
+    return write_corpus(tmp_path_factory.mktemp("bad"), sample_files[0])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_upscale_each_bad_input(corpus, tmp_path, tiny_config, name):
+    lines = []
+    report = upscale_files(build_generator(tiny_config), [corpus / name], tmp_path, say=lines.append)
+    expected = CASES[name][0]
+    target = tmp_path / f"{(corpus / name).stem}.png"
+    if expected == REFUSE:
+        assert len(report.failed) == 1 and name in report.failed[0] and not target.exists()
+        assert "readable" in report.failed[0] or "too large" in report.failed[0]
+    else:
+        assert report.written == [target], lines
+        width, height = Image.open(corpus / name).size
+        assert Image.open(target).size == (4 * width, 4 * height)
+        assert Image.open(target).mode == "RGB"
+        assert ("converted" in lines[-1] or "put on white" in lines[-1]) == (expected == CONVERT)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+
+
+def test_pipeline_skips_and_counts_the_unreadable(corpus, caplog):
+    files = data.find_images(corpus)
+    assert sorted(p.name for p in files) == sorted([*CASES, "loop.jpg"])
+    hr = np.stack(list(data.load_hr_images(files).as_numpy_iterator()))
+    readable = [n for n, (_, pipeline) in CASES.items() if pipeline == OK]
+    assert hr.shape == (len(readable), 128, 128, 3)
+    skipped = len(files) - len(readable)
+    assert f"skipped {skipped} unreadable or oversized image(s) of {len(files)}" in caplog.text
+
+
+def test_cli_upscale_over_the_corpus(corpus, tmp_path, tiny_weights):
+    result = dcgan_sr("upscale", corpus, "--out", tmp_path / "out", "--weights", tiny_weights)
+    assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
+    refused = [n for n, (up, _) in CASES.items() if up == REFUSE]
+    written = len(CASES) - len(refused)
+    assert f"{written} written, 0 skipped, {len(refused)} failed" in result.stdout
+    for name in refused:
+        assert f"{name}:" in result.stdout
+
+
+def test_cli_evaluate_over_the_corpus(corpus, tiny_weights):
+    result = dcgan_sr("evaluate", "--data", corpus, "--split", "all", "--weights", tiny_weights, "--json")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "skipped" in result.stderr
+    assert json.loads(result.stdout)["n_images"] == sum(1 for _, p in CASES.values() if p == OK)
+
+
+def test_folders_without_images(tmp_path, tiny_weights):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(dcgan_sr("evaluate", "--data", tmp_path / "empty", "--weights", tiny_weights),
+                          "no .jpg/.png/.gif/.bmp images found")
+    result = dcgan_sr("upscale", tmp_path / "empty", "--out", tmp_path / "out", "--weights", tiny_weights)
+    assert result.returncode == 1 and "no .png/.jpg/.gif/.bmp images in this folder" in result.stdout

@@ -1,0 +1,87 @@
+"""Training survives SIGKILL at random points and Ctrl-C, losing at most one checkpoint interval."""
+
+import dataclasses
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import tensorflow as tf
+
+STEPS, EVERY = 40, 4
+
+
+def latest_step(out) -> int:
+    latest = tf.train.latest_checkpoint(out / "checkpoints") if (out / "checkpoints").is_dir() else None
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
+
+
+def start(tmp_path, celeba_dir, config, out):
+    config.save(tmp_path / "config.json")
+    log = open(tmp_path / f"log-{time.monotonic_ns()}.txt", "w+")
+    proc = subprocess.Popen([sys.executable, "-m", "dcgan_sr.cli", "train", "--data", str(celeba_dir),
+                             "--out", str(out), "--config", str(tmp_path / "config.json")],
+                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    return proc, log
+
+
+def wait_for_checkpoint_after(out, step, proc, timeout=180):
+    deadline = time.monotonic() + timeout
+    while latest_step(out) <= step and proc.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+
+
+def output(log) -> str:
+    log.seek(0)
+    return log.read()
+
+
+def test_sigkill_at_random_points_then_resume_to_the_exact_step(tmp_path, celeba_dir, tiny_config):
+    config = dataclasses.replace(tiny_config, steps=STEPS, pretrain_steps=10, checkpoint_every=EVERY)
+    out = tmp_path / "run"
+    rng = random.Random(2)
+    kills = []
+    for _ in range(3):
+        proc, log = start(tmp_path, celeba_dir, config, out)
+        before = latest_step(out)
+        wait_for_checkpoint_after(out, before, proc)
+        time.sleep(rng.uniform(0.0, 0.6))
+        if proc.poll() is not None:  # finished before we could kill it
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills.append(latest_step(out))
+        # What a kill leaves is readable: the checkpoint it points to loads.
+        tf.train.load_checkpoint(tf.train.latest_checkpoint(out / "checkpoints"))
+        if kills[-1] > before and len(kills) > 1:
+            assert f"resuming {out} from step {kills[-2]}" in output(log)
+    print("checkpoints at each kill:", kills)
+    assert len(kills) >= 2, f"too few kills landed: {kills}"
+
+    proc, log = start(tmp_path, celeba_dir, config, out)
+    assert proc.wait(timeout=300) == 0, output(log)
+    text = output(log)
+    # It resumed from the checkpoint on disk at the kill: at most one interval was redone.
+    assert f"resuming {out} from step {kills[-1]}" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps_completed"] == STEPS
+    assert (out / "generator.weights.h5").is_file() and (out / "generator_mse.weights.h5").is_file()
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, celeba_dir, tiny_config):
+    config = dataclasses.replace(tiny_config, steps=400, pretrain_steps=10, checkpoint_every=EVERY)
+    out = tmp_path / "run"
+    proc, log = start(tmp_path, celeba_dir, config, out)
+    wait_for_checkpoint_after(out, 0, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    text = output(log)
+    assert "Traceback" not in text
+    match = re.search(r"interrupted at step (\d+); checkpoint saved in .*Run the same command again", text)
+    assert match, text
+    assert latest_step(out) == int(match.group(1))
