@@ -1,5 +1,7 @@
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 
 from dcgan_sr.config import Config
+from dcgan_sr.models import build_generator
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -41,6 +44,29 @@ def celeba_dir(tmp_path_factory, sample_files) -> Path:
         number = 1 + i if i < 24 else 162_771 + i
         shutil.copy(path, folder / f"{number:06d}.jpg")
     return folder
+
+
+def dcgan_sr(*args, cwd=None):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.run([sys.executable, "-m", "dcgan_sr.cli", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [l for l in result.stderr.splitlines() if l.startswith("dcgan-sr: error:")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory, tiny_config):
+    folder = tmp_path_factory.mktemp("weights")
+    build_generator(tiny_config).save_weights(folder / "generator.weights.h5")
+    tiny_config.save(folder / "config.json")
+    return folder / "generator.weights.h5"
 
 
 def random_image(shape, seed=0) -> np.ndarray:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bad_inputs import CASES, CONVERT, OK, REFUSE, SKIP, write_corpus
+from bad_inputs import CASES, CONVERT, OK, REFUSE, write_corpus
 from dcgan_sr import data
 from dcgan_sr.models import build_generator
 from dcgan_sr.upscale import upscale_files
-from test_cli import assert_one_line_error, dcgan_sr, tiny_weights  # noqa: F401 (fixture)
+from conftest import assert_one_line_error, dcgan_sr
 
 
 @pytest.fixture(scope="module")

@@ -1,39 +1,12 @@
 """The command line as a user meets it: exit codes, one-line errors, no tracebacks."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
 
 from dcgan_sr.config import Config
-from dcgan_sr.models import build_generator
-from conftest import random_image
-
-
-def dcgan_sr(*args, cwd=None):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "dcgan_sr.cli", *map(str, args)], cwd=cwd,
-                          env=env, capture_output=True, text=True, timeout=600)
-
-
-def assert_one_line_error(result, *fragments, code=2):
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    errors = [l for l in result.stderr.splitlines() if l.startswith("dcgan-sr: error:")]
-    assert len(errors) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in errors[0]
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory, tiny_config):
-    folder = tmp_path_factory.mktemp("weights")
-    build_generator(tiny_config).save_weights(folder / "generator.weights.h5")
-    tiny_config.save(folder / "config.json")
-    return folder / "generator.weights.h5"
+from conftest import assert_one_line_error, dcgan_sr, random_image
 
 
 def test_upscale_writes_4x_pngs_and_exits_1_on_an_unreadable_input(tmp_path, tiny_weights):
