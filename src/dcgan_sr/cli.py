@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sys
 
+from dcgan_sr import __version__
 from dcgan_sr.config import Config
 from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.runtime import show_messages, start_tensorflow
@@ -33,6 +34,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcgan-sr", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("download", help="download CelebA from Kaggle")

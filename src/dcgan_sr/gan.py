@@ -50,6 +50,7 @@ class SRGAN(keras.Model):
         # Built now, so that a checkpoint restores their slots on a fresh start.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.set_adversarial(self.adversarial)  # G's learning rate for the starting phase
 
     @property
     def metrics(self):
