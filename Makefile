@@ -32,7 +32,7 @@ test: setup
 figures: setup
 	$(BIN)/dcgan-sr demo --out outputs/figures
 	cp outputs/figures/comparison_grid.png outputs/figures/comparison_table.png \
-	   outputs/figures/training_curves.png images/
+	   outputs/figures/training_curves.png outputs/figures/metrics.png images/
 
 # Ship a finished run's generators as the `mse` and `gan` presets (with their config and history).
 RUN ?= runs/cpu

@@ -4,6 +4,7 @@ Writes to the output folder:
     comparison_grid.png    LR | bilinear | bicubic | mse | gan | HR, six faces
     comparison_table.png   the seed's table: LR | bilinear | super-resolved (gan), four faces
     training_curves.png    losses and validation PSNR of the run that trained the presets
+    metrics.png            PSNR and SSIM per method, as bars
     metrics.json, metrics.txt   PSNR/SSIM of each method on every sample face
     sr/<name>.png          the gan preset's output for every face
 """
@@ -51,10 +52,11 @@ def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo") -> dict
         plots.training_curves(history, out / "training_curves.png", pretrain_steps=warm_up)
     for path, sr in zip(files, upscaled["gan"]):
         plots.save_png(sr, out / "sr" / f"{path.stem}.png")
+    plots.metrics_chart(result, out / "metrics.png")
     table = format_table(result)
     write_atomic(out / "metrics.json", lambda t: Path(t).write_text(json.dumps(result, indent=2) + "\n"))
     write_atomic(out / "metrics.txt", lambda t: Path(t).write_text(table + "\n"))
     print(table)
     print(f"\nwrote {out}/: comparison_grid.png, comparison_table.png, training_curves.png, "
-          f"metrics.json, metrics.txt, and the gan preset's {len(files)} faces in sr/")
+          f"metrics.png, metrics.json, metrics.txt, and the gan preset's {len(files)} faces in sr/")
     return result

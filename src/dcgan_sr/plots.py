@@ -5,6 +5,7 @@
   bilinear and super-resolved images.
 * `zoomed_crops`: one face region (eyes, mouth) of several faces, enlarged, per method.
 * `training_curves`: losses and validation PSNR from a run's history.csv (matplotlib).
+* `metrics_chart`: PSNR and SSIM per method, from an `evaluate` result (matplotlib).
 
 PNG files are written without timestamps, so the same pixels give the same bytes.
 """
@@ -98,13 +99,46 @@ def read_history(path: str | Path) -> dict[str, np.ndarray]:
                            for row in rows]) for key in rows[0]} if rows else {}
 
 
-def training_curves(history_csv: str | Path, path: str | Path,
-                    pretrain_steps: int | None = None) -> Path:
-    """Generator content loss, adversarial losses and validation PSNR against the step."""
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    return plt
 
+
+def _save_figure(fig, path: str | Path) -> Path:
+    """PNG without the software/date metadata, so the same figure gives the same bytes."""
+    result = write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
+    _pyplot().close(fig)
+    return result
+
+
+def metrics_chart(result: dict, path: str | Path) -> Path:
+    """Bars of mean PSNR (RGB, Y) and SSIM (RGB, Y) per method."""
+    plt = _pyplot()
+    methods = [name for name in result if name != "n_images"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), dpi=100)
+    x = np.arange(len(methods))
+    for ax, metric in zip(axes, ["psnr", "ssim"]):
+        for offset, channel in [(-0.2, "rgb"), (0.2, "y")]:
+            values = [result[m][f"{metric}_{channel}"] for m in methods]
+            bars = ax.bar(x + offset, values, width=0.4, label=channel.upper())
+            ax.bar_label(bars, fmt="%.2f" if metric == "psnr" else "%.3f", fontsize=7)
+        low = min(result[m][f"{metric}_rgb"] for m in methods)
+        ax.set_ylim(low * 0.9, None)
+        ax.set_xticks(x, methods)
+        ax.set_title(f"{metric.upper()} ({'dB' if metric == 'psnr' else 'higher is better'}),"
+                     f" {result['n_images']} faces")
+        ax.legend(fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def training_curves(history_csv: str | Path, path: str | Path,
+                    pretrain_steps: int | None = None) -> Path:
+    """Generator content loss, adversarial losses and validation PSNR against the step."""
+    plt = _pyplot()
     h = read_history(history_csv)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=100)
     axes[0].plot(h["step"], h["mse"], label="train MSE")
@@ -121,7 +155,4 @@ def training_curves(history_csv: str | Path, path: str | Path,
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    result = write_atomic(path, lambda tmp: fig.savefig(tmp, format="png",
-                                                        metadata={"Software": None}))
-    plt.close(fig)
-    return result
+    return _save_figure(fig, path)
