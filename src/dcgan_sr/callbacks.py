@@ -13,7 +13,8 @@ import tensorflow as tf
 from dcgan_sr.data import from_model
 from dcgan_sr.plots import save_png, tile
 
-HISTORY_COLUMNS = ("g_loss", "mse", "adv", "d_loss", "d_real", "d_fake", "val_psnr", "val_mse")
+HISTORY_COLUMNS = ("g_loss", "mse", "content", "adv", "d_loss", "d_real", "d_fake", "val_psnr",
+                   "val_mse")
 
 
 class CheckpointEvery(keras.callbacks.Callback):

@@ -12,7 +12,7 @@ import json
 import sys
 
 from dcgan_sr import __version__
-from dcgan_sr.config import Config
+from dcgan_sr.config import CHOICES, Config
 from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.runtime import show_messages, start_tensorflow
 
@@ -20,7 +20,9 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (defaults: the seed's recipe)")
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
+        if f.type == "str":
+            group.add_argument(flag, dest=f.name, choices=CHOICES[f.name], help=f"default {f.default}")
+        elif f.type == "bool":
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                                default=None, help=f"default {f.default}")
         elif f.type == "tuple[int, ...]":

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from dcgan_sr.errors import UserError
 
+CHOICES = {"gan_loss": ("bce", "ragan", "hinge"), "content_loss": ("none", "l1", "dfeat", "vgg")}
+
 # Keys that `train` writes into config.json beside the hyperparameters; not settings.
 RUN_INFO_KEYS = ("data", "versions", "device")
 
@@ -35,12 +37,18 @@ class Config:
     disc_stage_filters: tuple[int, ...] = (64, 128, 256, 512)
     disc_conv_filters: int = 256
     disc_dense_units: int = 1024
+    disc_spectral_norm: bool = False  # not in the seed: spectral normalisation of D's weights
     leaky_slope: float = 0.2
 
     # Losses: G = adv_weight * BCE(D(G(lr)), 1) + mse_weight * MSE(G(lr), hr).
     mse_weight: float = 0.8
     adv_weight: float = 0.2
     label_noise: float = 0.1  # targets: real 1 - noise*U(0,1), fake noise*U(0,1)
+    # Not in the seed (see dcgan_sr.losses): the adversarial loss, and a content loss
+    # added to the MSE with its own weight.
+    gan_loss: str = "bce"
+    content_loss: str = "none"
+    content_weight: float = 0.0
 
     # Optimisers: G Adam, D RMSprop with value clipping. The MSE warm-up (not in the seed)
     # may use its own Adam rate and beta_1; the adversarial phase uses g_learning_rate/g_beta_1.
@@ -112,6 +120,10 @@ def _coerce(name: str, annotation: str, value, source: str):
     def bad(expected: str):
         return UserError(f"{source}: {name} must be {expected}, got {value!r}")
 
+    if annotation == "str":
+        if not isinstance(value, str):
+            raise bad("a string")
+        return value
     if annotation == "bool":
         if not isinstance(value, bool):
             raise bad("true or false")
@@ -144,7 +156,12 @@ def _range_problems(config: Config):
         widths = getattr(config, name)
         if not widths or any(w <= 0 for w in widths):
             yield f"{name} must be a non-empty list of positive widths"
-    for name in ("mse_weight", "adv_weight", "label_noise", "leaky_slope"):
+    for name, choices in CHOICES.items():
+        if getattr(config, name) not in choices:
+            yield f"{name} must be one of {', '.join(choices)}"
+    if config.content_loss != "none" and config.content_weight <= 0:
+        yield "content_weight must be > 0 when content_loss is set"
+    for name in ("mse_weight", "adv_weight", "content_weight", "label_noise", "leaky_slope"):
         if getattr(config, name) < 0:
             yield f"{name} must be >= 0"
     for name in ("g_beta_1", "pretrain_beta_1"):

@@ -5,6 +5,9 @@ Losses (the seed's, with its label noise u ~ U(0, 1)):
     D loss = BCE(D(hr), 1 - noise*u) + BCE(D(G(lr)), noise*u)
     G loss = adv_weight * BCE(D(G(lr)), 1 - noise*u) + mse_weight * MSE(G(lr), hr)
 
+`gan_loss` and `content_loss` swap in other adversarial losses and add a content
+loss (weighted by `content_weight`); see `dcgan_sr.losses`.
+
 While `adversarial` is False (the MSE warm-up, as SRGAN pre-trains its
 generator) only G is trained, on the MSE alone. D and G are updated from the
 same forward pass, each on its own gradient tape, as in TensorFlow's DCGAN
@@ -17,6 +20,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from dcgan_sr import losses
 from dcgan_sr.config import Config
 
 
@@ -30,15 +34,19 @@ def psnr(sr, hr, crop: int = 4):
 
 class SRGAN(keras.Model):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config: Config,
-                 **kwargs):
+                 vgg_weights: str | None = "imagenet", **kwargs):
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
         self.config = config
         self.adversarial = config.pretrain_steps == 0
         self.noise_seed = keras.random.SeedGenerator(config.seed)
-        self.bce = keras.losses.BinaryCrossentropy()
-        names = ["g_loss", "mse", "adv", "d_loss", "d_real", "d_fake", "psnr"]
+        self.content_features = None
+        if config.content_loss == "dfeat":
+            self.content_features = losses.discriminator_features(discriminator)
+        elif config.content_loss == "vgg":
+            self.content_features = losses.vgg_features(vgg_weights)
+        names = ["g_loss", "mse", "content", "adv", "d_loss", "d_real", "d_fake", "psnr"]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
@@ -84,18 +92,22 @@ class SRGAN(keras.Model):
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             sr = self.generator(lr, training=True)
             mse = ops.mean(ops.square(sr - hr))
+            content = (losses.content_loss(c.content_loss, sr, hr, self.content_features)
+                       if c.content_loss != "none" else None)
             if self.adversarial:
                 d_real = self.discriminator(hr, training=True)
                 d_fake = self.discriminator(sr, training=True)
-                d_loss = (self.bce(self._noisy(d_real, 1.0), d_real)
-                          + self.bce(self._noisy(d_fake, 0.0), d_fake))
-                adv = self.bce(self._noisy(d_fake, 1.0), d_fake)
+                d_loss, adv = losses.adversarial_losses(c.gan_loss, d_real, d_fake, self._noisy)
                 g_loss = c.adv_weight * adv + c.mse_weight * mse
             else:
                 g_loss = mse
+            if content is not None:
+                g_loss = g_loss + c.content_weight * content
         g_vars = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars))
         logs = {"g_loss": g_loss, "mse": mse}
+        if content is not None:
+            logs["content"] = content
         if self.adversarial:
             d_vars = self.discriminator.trainable_variables
             self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars))

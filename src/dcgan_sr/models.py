@@ -59,18 +59,26 @@ def build_generator(config: Config = Config()) -> keras.Model:
 
 
 def build_discriminator(config: Config = Config(), hr_size: int = 128) -> keras.Model:
-    """HR image in [-1, 1] -> probability that it is a real photo."""
+    """HR image in [-1, 1] -> probability that it is a real photo (a logit for the
+    ragan and hinge losses)."""
     slope = config.leaky_slope
+
+    def weights(layer):
+        return layers.SpectralNormalization(layer, name=f"sn_{layer.name}") if config.disc_spectral_norm else layer
+
     hr = keras.Input(shape=(hr_size, hr_size, 3), name="hr")
-    x = layers.Conv2D(config.disc_head_filters, 3, padding="same", name="head_conv")(hr)
+    x = weights(layers.Conv2D(config.disc_head_filters, 3, padding="same", name="head_conv"))(hr)
     x = layers.LeakyReLU(negative_slope=slope)(x)
     for i, filters in enumerate(config.disc_stage_filters, start=1):
-        x = layers.Conv2D(filters, 3, strides=2, padding="same", name=f"down{i}_conv")(x)
-        x = _bn_lrelu(x, slope)
-    x = layers.Conv2D(config.disc_conv_filters, 3, padding="same", name="conv")(x)
+        x = weights(layers.Conv2D(filters, 3, strides=2, padding="same", name=f"down{i}_conv"))(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(negative_slope=slope, name=f"down{i}_features")(x)
+    x = weights(layers.Conv2D(config.disc_conv_filters, 3, padding="same", name="conv"))(x)
     x = _bn_lrelu(x, slope)
-    x = layers.Dense(config.disc_dense_units, name="dense")(x)  # per-position
+    x = weights(layers.Dense(config.disc_dense_units, name="dense"))(x)  # per-position
     x = _bn_lrelu(x, slope)
     x = layers.GlobalAveragePooling2D()(x)
-    p = layers.Dense(1, activation="sigmoid", dtype="float32", name="p_real")(x)
+    logits = config.gan_loss != "bce"
+    p = layers.Dense(1, activation=None if logits else "sigmoid", dtype="float32",
+                     name="logit" if logits else "p_real")(x)
     return keras.Model(hr, p, name="discriminator")
