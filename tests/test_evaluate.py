@@ -12,13 +12,17 @@ def test_evaluate_on_the_sample_matches_direct_computation(sample_dir, sample_fi
     result = evaluate(sample_dir, {"model": generator}, split="test", limit=8)
     assert result["n_images"] == 8
     assert set(result) == {"n_images", "bilinear", "bicubic", "model"}
-    assert set(result["bicubic"]) == {"psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y"}
+    assert set(result["bicubic"]) == {"psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "hf_ratio"}
 
     hr = np.stack(list(data.load_hr_images(sample_files[:8]).as_numpy_iterator()))
     lr = np.asarray(data.lr_from_hr(hr))
     bicubic = interpolate(lr, "bicubic")
     assert result["bicubic"]["psnr_rgb"] == pytest.approx(metrics.psnr(bicubic, hr).mean(), abs=1e-4)
     assert result["bicubic"]["ssim_y"] == pytest.approx(metrics.ssim(bicubic, hr, y=True).mean(), abs=1e-4)
+    assert result["bicubic"]["hf_ratio"] == pytest.approx(
+        metrics.high_frequency_ratio(bicubic, hr).mean(), abs=1e-4)
+    # Interpolation is blurrier than the truth, bilinear more than bicubic.
+    assert result["bilinear"]["hf_ratio"] < result["bicubic"]["hf_ratio"] < 1.0
     # An untrained generator is far worse than bicubic; bicubic beats bilinear on faces.
     assert result["model"]["psnr_rgb"] < result["bicubic"]["psnr_rgb"]
     assert result["bicubic"]["psnr_rgb"] > result["bilinear"]["psnr_rgb"]

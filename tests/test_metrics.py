@@ -33,3 +33,17 @@ def test_identical_images_have_ssim_one():
     image = random_image((2, 32, 32, 3))
     assert np.allclose(metrics.ssim(image, image), 1.0)
     assert np.allclose(metrics.ssim(image, image, y=True), 1.0)
+
+
+def test_high_frequency_ratio():
+    hr = random_image((2, 32, 32, 3), seed=4)
+    assert np.allclose(metrics.high_frequency_ratio(hr, hr), 1.0)
+    flat = np.full_like(hr, 128)
+    assert np.allclose(metrics.high_frequency_ratio(flat, hr), 0.0)
+    # Doubling the detail around the mean quadruples the Laplacian energy.
+    y = metrics.rgb_to_y(hr)
+    grey = np.repeat(np.clip(y, 0, 255), 3, axis=-1)
+    mean = grey.mean(axis=(1, 2, 3), keepdims=True)
+    base = np.round(mean + 0.25 * (grey - mean)).astype(np.uint8)
+    double = np.round(mean + 0.5 * (grey - mean)).astype(np.uint8)
+    assert np.allclose(metrics.high_frequency_ratio(double, base), 4.0, rtol=0.05)

@@ -38,11 +38,13 @@ def evaluate_pairs(pairs, generators: dict[str, keras.Model]) -> dict:
         lr, hr = np.asarray(lr), np.asarray(hr)
         n += len(hr)
         for name, sr in upscale_all(lr, generators).items():
-            scores = per_image.setdefault(name, {"psnr_rgb": [], "ssim_rgb": [], "psnr_y": [], "ssim_y": []})
+            scores = per_image.setdefault(name, {"psnr_rgb": [], "ssim_rgb": [], "psnr_y": [],
+                                                 "ssim_y": [], "hf_ratio": []})
             scores["psnr_rgb"].append(metrics.psnr(sr, hr))
             scores["ssim_rgb"].append(metrics.ssim(sr, hr))
             scores["psnr_y"].append(metrics.psnr(sr, hr, y=True))
             scores["ssim_y"].append(metrics.ssim(sr, hr, y=True))
+            scores["hf_ratio"].append(metrics.high_frequency_ratio(sr, hr))
     result: dict = {"n_images": n}
     for name, scores in per_image.items():
         result[name] = {key: round(float(np.mean(np.concatenate(v))), 4) for key, v in scores.items()}
@@ -61,10 +63,10 @@ def evaluate(data_dir: str | Path, generators: dict[str, keras.Model], split: st
 
 def format_table(result: dict) -> str:
     """A plain-text table of an evaluate() result, one row per method."""
-    lines = [f"{'method':<10} {'PSNR RGB':>9} {'SSIM RGB':>9} {'PSNR Y':>8} {'SSIM Y':>8}"
+    lines = [f"{'method':<10} {'PSNR RGB':>9} {'SSIM RGB':>9} {'PSNR Y':>8} {'SSIM Y':>8} {'HF ratio':>9}"
              f"   ({result['n_images']} images, 4-px border crop)"]
     for name, row in result.items():
         if name != "n_images":
             lines.append(f"{name:<10} {row['psnr_rgb']:>9.2f} {row['ssim_rgb']:>9.4f} "
-                         f"{row['psnr_y']:>8.2f} {row['ssim_y']:>8.4f}")
+                         f"{row['psnr_y']:>8.2f} {row['ssim_y']:>8.4f} {row['hf_ratio']:>9.3f}")
     return "\n".join(lines)

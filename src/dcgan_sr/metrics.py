@@ -5,6 +5,10 @@
   'valid' filtering; for RGB the mean of the three channels' SSIM.
 * Y: ITU-R BT.601 luma of [0, 255] RGB, 16 + (65.481 R + 128.553 G + 24.966 B) / 255.
 
+* Sharpness: the high-frequency energy ratio, the energy of the Laplacian of SR's Y
+  channel over that of HR's. Below 1 the result is blurrier than the truth, above 1 it
+  has more fine detail (or noise) than the truth; it needs no pretrained network.
+
 All functions take batches (N, H, W, 3) of uint8 and return one value per image.
 """
 
@@ -67,9 +71,21 @@ def ssim(a, b, crop: int = BORDER, y: bool = False) -> np.ndarray:
     return ssim_map.mean(axis=(1, 2, 3))
 
 
+def _laplacian_energy(y: np.ndarray) -> np.ndarray:
+    """Mean squared 4-neighbour Laplacian of (N, H, W, 1) images ('valid' borders)."""
+    lap = (4 * y[:, 1:-1, 1:-1] - y[:, :-2, 1:-1] - y[:, 2:, 1:-1] - y[:, 1:-1, :-2] - y[:, 1:-1, 2:])
+    return np.mean(lap ** 2, axis=(1, 2, 3))
+
+
+def high_frequency_ratio(sr, hr, crop: int = BORDER) -> np.ndarray:
+    sr_y, hr_y = _prepare(sr, hr, crop, y=True)
+    return _laplacian_energy(sr_y) / _laplacian_energy(hr_y)
+
+
 def summary(sr, hr, crop: int = BORDER) -> dict[str, float]:
     """Mean PSNR/SSIM, RGB and Y, of a batch: the row `evaluate` reports per method."""
     return {"psnr_rgb": float(np.mean(psnr(sr, hr, crop))),
             "ssim_rgb": float(np.mean(ssim(sr, hr, crop))),
             "psnr_y": float(np.mean(psnr(sr, hr, crop, y=True))),
-            "ssim_y": float(np.mean(ssim(sr, hr, crop, y=True)))}
+            "ssim_y": float(np.mean(ssim(sr, hr, crop, y=True))),
+            "hf_ratio": float(np.mean(high_frequency_ratio(sr, hr, crop)))}
