@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from dcgan_sr import callbacks
+from dcgan_sr.config import Config
 from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import build_discriminator, build_generator
@@ -106,3 +107,14 @@ def test_nan_loss_stops_without_export(tmp_path, tiny_config, celeba_dir):
     with pytest.raises(UserError, match="NaN/Inf"):
         train(bad, celeba_dir, tmp_path / "run", verbose=0)
     assert not (tmp_path / "run" / "generator.weights.h5").exists()
+
+
+def test_overwrite_discards_the_old_run_and_trains_afresh(tmp_path, tiny_config, celeba_dir):
+    out = tmp_path / "run"
+    train(dataclasses.replace(tiny_config, steps=2, pretrain_steps=2), celeba_dir, out, verbose=0)
+    other = dataclasses.replace(tiny_config, steps=2, pretrain_steps=0, mse_weight=1.0)
+    summary = train(other, celeba_dir, out, overwrite=True, verbose=0)
+    assert summary["steps_completed"] == 2
+    assert _steps_logged(out) == [2]  # the old history went with the old run
+    assert not (out / "generator_mse.weights.h5").exists()  # nor did its warm-up export survive
+    assert Config.load(out / "config.json") == other
