@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_sr import data, plots
-from dcgan_sr.evaluate import evaluate_pairs, format_table, upscale_all
+from dcgan_sr.evaluate import format_table, summarize, upscale_all
 from dcgan_sr.io import write_atomic
 from dcgan_sr.config import Config
 from dcgan_sr.presets import PRESETS, WEIGHTS_DIR, load_generator, preset_files
@@ -37,8 +37,8 @@ def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo") -> dict
     out = Path(out_dir)
     files, lr, hr = load_pairs(data_dir)
     generators = {name: load_generator(name) for name in PRESETS}
-    result = evaluate_pairs([(lr, hr)], generators)
     upscaled = upscale_all(lr, generators)
+    result = summarize([(upscaled, hr)])
 
     shown = slice(0, GRID_FACES)
     plots.comparison_grid(lr[shown], hr[shown], {k: v[shown] for k, v in upscaled.items()},

@@ -30,25 +30,24 @@ def upscale_all(lr: np.ndarray, generators: dict[str, keras.Model]) -> dict[str,
             **{name: super_resolve(g, lr) for name, g in generators.items()}}
 
 
+def summarize(batches) -> dict:
+    """Mean metrics per method over an iterable of (upscaled by method, hr) uint8 batches."""
+    per_method: dict[str, list[dict[str, np.ndarray]]] = {}
+    n = 0
+    for upscaled, hr in batches:
+        n += len(hr)
+        for name, sr in upscaled.items():
+            per_method.setdefault(name, []).append(metrics.per_image(sr, hr))
+    result: dict = {"n_images": n}
+    for name, scores in per_method.items():
+        result[name] = {key: round(float(np.mean(np.concatenate([s[key] for s in scores]))), 4)
+                        for key in scores[0]}
+    return result
+
+
 def evaluate_pairs(pairs, generators: dict[str, keras.Model]) -> dict:
     """Metrics over an iterable of (lr, hr) uint8 batches."""
-    per_image: dict[str, dict[str, list]] = {}
-    n = 0
-    for lr, hr in pairs:
-        lr, hr = np.asarray(lr), np.asarray(hr)
-        n += len(hr)
-        for name, sr in upscale_all(lr, generators).items():
-            scores = per_image.setdefault(name, {"psnr_rgb": [], "ssim_rgb": [], "psnr_y": [],
-                                                 "ssim_y": [], "hf_ratio": []})
-            scores["psnr_rgb"].append(metrics.psnr(sr, hr))
-            scores["ssim_rgb"].append(metrics.ssim(sr, hr))
-            scores["psnr_y"].append(metrics.psnr(sr, hr, y=True))
-            scores["ssim_y"].append(metrics.ssim(sr, hr, y=True))
-            scores["hf_ratio"].append(metrics.high_frequency_ratio(sr, hr))
-    result: dict = {"n_images": n}
-    for name, scores in per_image.items():
-        result[name] = {key: round(float(np.mean(np.concatenate(v))), 4) for key, v in scores.items()}
-    return result
+    return summarize((upscale_all(np.asarray(lr), generators), np.asarray(hr)) for lr, hr in pairs)
 
 
 def evaluate(data_dir: str | Path, generators: dict[str, keras.Model], split: str = "test",

@@ -82,10 +82,8 @@ def high_frequency_ratio(sr, hr, crop: int = BORDER) -> np.ndarray:
     return _laplacian_energy(sr_y) / _laplacian_energy(hr_y)
 
 
-def summary(sr, hr, crop: int = BORDER) -> dict[str, float]:
-    """Mean PSNR/SSIM, RGB and Y, of a batch: the row `evaluate` reports per method."""
-    return {"psnr_rgb": float(np.mean(psnr(sr, hr, crop))),
-            "ssim_rgb": float(np.mean(ssim(sr, hr, crop))),
-            "psnr_y": float(np.mean(psnr(sr, hr, crop, y=True))),
-            "ssim_y": float(np.mean(ssim(sr, hr, crop, y=True))),
-            "hf_ratio": float(np.mean(high_frequency_ratio(sr, hr, crop)))}
+def per_image(sr, hr, crop: int = BORDER) -> dict[str, np.ndarray]:
+    """Every metric `evaluate` reports, one value per image of the batch."""
+    return {"psnr_rgb": psnr(sr, hr, crop), "ssim_rgb": ssim(sr, hr, crop),
+            "psnr_y": psnr(sr, hr, crop, y=True), "ssim_y": ssim(sr, hr, crop, y=True),
+            "hf_ratio": high_frequency_ratio(sr, hr, crop)}
