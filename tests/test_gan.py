@@ -60,3 +60,32 @@ def test_phases_use_their_own_generator_learning_rate(tiny_config):
     gan.set_adversarial(True)
     assert np.isclose(float(gan.g_optimizer.learning_rate), config.g_learning_rate)
     assert gan.g_optimizer.beta_1 == config.g_beta_1
+
+
+def test_ema_is_exported_and_differs_from_the_raw_weights(tmp_path, tiny_config, celeba_dir):
+    import dataclasses
+    from dcgan_sr.train import train
+    config = dataclasses.replace(tiny_config, ema_decay=0.5, pretrain_steps=0, steps=4,
+                                 checkpoint_every=4)
+    train(config, celeba_dir, tmp_path / "run", verbose=0)
+    from dcgan_sr.models import build_generator
+    g = build_generator(config)
+    g.load_weights(tmp_path / "run" / "generator.weights.h5")
+    gan = _gan(config)
+    from dcgan_sr.callbacks import Checkpoints
+    Checkpoints(tmp_path / "run" / "checkpoints").restore(gan)
+    average = gan.ema_weights()
+    exported = [w for w, v in zip(g.get_weights(), g.weights) if v.trainable]
+    raw = [v.numpy() for v in gan.generator.trainable_variables]
+    assert all(np.allclose(a, e) for a, e in zip(average, exported))
+    assert any(not np.allclose(a, r) for a, r in zip(average, raw))
+
+
+def test_r1_penalty_is_logged_and_added_to_d_loss(tiny_config, sample_files):
+    import dataclasses
+    config = dataclasses.replace(tiny_config, r1_weight=10.0, label_noise=0.0)
+    gan = _gan(config)
+    gan.set_adversarial(True)
+    hr, _ = __import__("dcgan_sr.arrays", fromlist=["load_hr"]).load_hr(sample_files[:4])
+    logs = gan.train_on_batch(hr, return_dict=True)
+    assert logs["r1"] > 0 and np.isfinite(logs["d_loss"])

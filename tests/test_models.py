@@ -77,3 +77,24 @@ def test_generator_without_batchnorm(tiny_config):
     assert not any(isinstance(l, keras.layers.BatchNormalization) for l in g.layers)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(g(x, training=True)), np.asarray(g(x, training=False)), atol=1e-6)
+
+
+def test_pixelshuffle_with_icnr_starts_as_nearest_upsampling():
+    import dataclasses
+    config = dataclasses.replace(Config(), gen_res_filters=(8,), gen_head_filters=8,
+                                 gen_up_filters=8, upsample="pixelshuffle")
+    g = build_generator(config)
+    probe = keras.Model(g.input, g.get_layer("up1_shuffle").output)
+    out = np.asarray(probe(np.random.default_rng(0).random((1, 8, 8, 3), np.float32)))
+    assert out.shape == (1, 16, 16, 8)
+    # every 2x2 block holds one value per channel, as nearest upsampling would
+    np.testing.assert_allclose(out[:, 0::2, 0::2], out[:, 1::2, 1::2], atol=1e-6)
+    np.testing.assert_allclose(out[:, 0::2, 0::2], out[:, 0::2, 1::2], atol=1e-6)
+
+
+def test_residual_scale_adds_a_scaling_layer_per_unit():
+    import dataclasses
+    g = build_generator(dataclasses.replace(Config(), gen_residual_scale=0.1))
+    scales = [l for l in g.layers if l.name.endswith("_scale")]
+    assert len(scales) == 6 and all(l.scale == 0.1 for l in scales)
+    assert g.count_params() == SEED_GENERATOR_PARAMS  # scaling adds no weights

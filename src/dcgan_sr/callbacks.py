@@ -1,32 +1,73 @@
-"""Keras callbacks of a training run: step-exact checkpoints, a step column, sample grids."""
+"""Keras callbacks of a training run: step-exact checkpoints, a step column, sample grids.
+
+They work under every backend. Under JAX the model's variables live outside the model
+during an epoch; reading `self.model` syncs them, so a callback does that only when it
+needs them (at a checkpoint or an epoch's end), never on every step.
+"""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from dcgan_sr.data import from_model
+from dcgan_sr.io import write_atomic
 from dcgan_sr.plots import save_png, tile
 
-HISTORY_COLUMNS = ("g_loss", "mse", "content", "adv", "d_loss", "d_real", "d_fake", "val_psnr",
-                   "val_mse")
+HISTORY_COLUMNS = ("g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake",
+                   "val_psnr", "val_mse")
+
+
+class Checkpoints:
+    """The GAN's whole training state (G, D, both optimisers with their step counters)
+    as `ckpt-<step>.weights.h5` files in one folder, the last `keep` of them, and
+    `latest.json` naming the newest (with the run's accumulated wall time).
+    Each file is complete or absent: written under a temporary name, then renamed."""
+
+    def __init__(self, folder: Path, keep: int = 2):
+        self.folder, self.keep = Path(folder), keep
+
+    def latest(self) -> dict | None:
+        index = self.folder / "latest.json"
+        if not index.is_file():
+            return None
+        latest = json.loads(index.read_text())
+        return latest if (self.folder / latest["file"]).is_file() else None
+
+    def save(self, gan: keras.Model, step: int, wall_seconds: float) -> Path:
+        path = self.folder / f"ckpt-{step:07d}.weights.h5"
+        write_atomic(path, gan.save_weights)
+        entry = {"file": path.name, "step": step, "wall_seconds": round(wall_seconds, 3)}
+        write_atomic(self.folder / "latest.json",
+                     lambda tmp: Path(tmp).write_text(json.dumps(entry) + "\n"))
+        for old in sorted(self.folder.glob("ckpt-*.weights.h5"))[:-self.keep]:
+            old.unlink()
+        return path
+
+    def restore(self, gan: keras.Model) -> float:
+        """Load the newest checkpoint into `gan`; returns the wall time it had run."""
+        latest = self.latest()
+        gan.load_weights(self.folder / latest["file"])
+        return float(latest["wall_seconds"])
 
 
 class CheckpointEvery(keras.callbacks.Callback):
-    """Saves a tf.train.CheckpointManager every `every` steps and stops the phase at `stop_at`.
+    """Saves a checkpoint every `every` steps and stops the phase at `stop_at`.
 
-    A step whose losses are not finite is never saved: the last good checkpoint stays.
+    The step is counted here from `start` (the step fit began at), so that the model's
+    variables need not be read on every step. Losses that are not finite at a checkpoint stop the run unsaved: the
+    last good checkpoint stays.
     """
 
-    def __init__(self, manager: tf.train.CheckpointManager, step, every: int, stop_at: int,
-                 wall_seconds: tf.Variable):
+    def __init__(self, checkpoints: Checkpoints, start: int, every: int, stop_at: int,
+                 wall_seconds: float):
         super().__init__()
-        self.manager, self.step, self.every, self.stop_at = manager, step, every, stop_at
+        self.checkpoints, self.step, self.every, self.stop_at = checkpoints, start, every, stop_at
         self.wall_seconds = wall_seconds
         self.nonfinite_step = None
 
@@ -35,19 +76,21 @@ class CheckpointEvery(keras.callbacks.Callback):
 
     def save(self) -> None:
         now = time.perf_counter()
-        self.wall_seconds.assign_add(now - self._clock)
+        self.wall_seconds += now - self._clock
         self._clock = now
-        self.manager.save(checkpoint_number=int(self.step))
+        gan = self.model
+        self.checkpoints.save(gan, int(gan.step), self.wall_seconds)
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.step)
+        self.step += 1
+        if self.step % self.every and self.step < self.stop_at:
+            return
         if any(not math.isfinite(float(v)) for v in (logs or {}).values()):
-            self.nonfinite_step = step
+            self.nonfinite_step = self.step
             self.model.stop_training = True
             return
-        if step % self.every == 0 or step >= self.stop_at:
-            self.save()
-        if step >= self.stop_at:
+        self.save()
+        if self.step >= self.stop_at:
             self.model.stop_training = True
 
 
@@ -55,32 +98,37 @@ class StepColumn(keras.callbacks.Callback):
     """Adds the global step to each epoch's logs and gives every phase the same columns,
     so one CSV history spans the warm-up and the adversarial phase."""
 
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:
             return
-        logs["step"] = int(self.step)
+        logs["step"] = int(self.model.step)
         for name in HISTORY_COLUMNS:
             logs.setdefault(name, float("nan"))
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """After each epoch: a grid of LR | SR | HR rows, as a PNG and a TensorBoard image."""
+    """After each epoch: a grid of LR | SR | HR rows as a PNG (and a TensorBoard image
+    when TensorFlow is installed)."""
 
-    def __init__(self, lr: np.ndarray, hr: np.ndarray, step, folder: Path, log_dir: Path):
+    def __init__(self, lr: np.ndarray, hr: np.ndarray, folder: Path, log_dir: Path | None):
         super().__init__()
-        self.lr, self.hr, self.step, self.folder = lr, hr, step, Path(folder)
-        self.writer = tf.summary.create_file_writer(str(log_dir))
+        self.lr, self.hr, self.folder = lr, hr, Path(folder)
+        self.writer = None
+        if log_dir is not None:
+            import tensorflow as tf
+
+            self.writer = tf.summary.create_file_writer(str(log_dir))
 
     def on_epoch_end(self, epoch, logs=None):
-        sr = from_model(self.model.generator(self.lr, training=False))
+        gan = self.model
+        sr = from_model(gan.generator(self.lr, training=False))
         lr_big = np.repeat(np.repeat(from_model(self.lr), 4, axis=1), 4, axis=2)
         grid = tile(np.stack([lr_big, sr, from_model(self.hr)], axis=1))
-        step = int(self.step)
+        step = int(gan.step)
         self.folder.mkdir(parents=True, exist_ok=True)
         save_png(grid, self.folder / f"step_{step:07d}.png")
-        with self.writer.as_default():
-            tf.summary.image("samples (nearest LR | SR | HR)", grid[None], step=step)
+        if self.writer is not None:
+            import tensorflow as tf
+
+            with self.writer.as_default():
+                tf.summary.image("samples (nearest LR | SR | HR)", grid[None], step=step)

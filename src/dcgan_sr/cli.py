@@ -1,4 +1,4 @@
-"""`dcgan-sr`: download, train, evaluate, upscale, demo.
+"""`dcgan-sr`: download, prepare, train, evaluate, upscale, demo.
 
 Problems the user can fix end in a one-line `dcgan-sr: error: ...` and exit code 2,
 never a traceback.
@@ -42,8 +42,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("download", help="download CelebA from Kaggle")
     p.add_argument("--dest", default="data/celeba", help="destination folder (default data/celeba)")
 
-    p = commands.add_parser("train", help="train (or resume) a run")
+    p = commands.add_parser("prepare", help="decode a CelebA folder once into uint8 HR arrays")
     p.add_argument("--data", required=True, help="folder of CelebA images")
+    p.add_argument("--out", required=True, help="folder for <split>.npy and prepared.json")
+
+    p = commands.add_parser("train", help="train (or resume) a run")
+    p.add_argument("--data", required=True,
+                   help="folder of CelebA images, or one written by `dcgan-sr prepare`")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/seed")
     p.add_argument("--config", help="JSON file of hyperparameters; flags override it")
     p.add_argument("--overwrite", action="store_true",
@@ -82,11 +87,15 @@ def _config_from_args(args) -> Config:
 
 
 def _run(args) -> int:
-    if args.command != "download":
+    if args.command not in ("download", "prepare"):
         start_tensorflow()
     if args.command == "download":
         from dcgan_sr.download import download_celeba
         download_celeba(args.dest)
+        return 0
+    if args.command == "prepare":
+        from dcgan_sr.arrays import prepare
+        print(json.dumps(prepare(args.data, args.out)["splits"], indent=2))
         return 0
     if args.command == "train":
         from dcgan_sr.train import train

@@ -12,10 +12,15 @@ from pathlib import Path
 
 from dcgan_sr.errors import UserError
 
-CHOICES = {"gan_loss": ("bce", "ragan", "hinge"), "content_loss": ("none", "l1", "dfeat", "vgg")}
+CHOICES = {"gan_loss": ("bce", "ragan", "hinge"), "content_loss": ("none", "l1", "dfeat", "vgg"),
+           "upsample": ("nearest_conv", "pixelshuffle"),
+           "mixed_precision": ("auto", "off", "bf16", "fp16"), "xla": ("auto", "on", "off"),
+           "strategy": ("default", "mirrored", "multiworker")}
 
 # Keys that `train` writes into config.json beside the hyperparameters; not settings.
-RUN_INFO_KEYS = ("data", "versions", "device")
+RUN_INFO_KEYS = ("data", "versions", "device", "backend", "execution")
+# Keys a resumed run may change: the schedule's end and how the steps execute.
+RESUMABLE_KEYS = ("steps", "checkpoint_every", "mixed_precision", "xla", "strategy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +37,10 @@ class Config:
     # Not in the seed: drop BatchNorm from G (EDSR found SR better without it; then G
     # behaves the same in training and inference).
     gen_batchnorm: bool = True
+    # Not in the seed: x2 upsampling by nearest + conv (seed) or pixelshuffle with ICNR init,
+    # and a scale on each residual branch before its sum (EDSR uses 0.1 for deep nets).
+    upsample: str = "nearest_conv"
+    gen_residual_scale: float = 1.0
     # Discriminator: 3x3 head, stride-2 stages, 3x3 conv, per-position dense, GAP, sigmoid.
     disc_head_filters: int = 64
     disc_stage_filters: tuple[int, ...] = (64, 128, 256, 512)
@@ -49,6 +58,8 @@ class Config:
     gan_loss: str = "bce"
     content_loss: str = "none"
     content_weight: float = 0.0
+    # Not in the seed: R1 penalty (r1_weight/2 * E||grad_x D(x_real)||^2) on D's output.
+    r1_weight: float = 0.0
 
     # Optimisers: G Adam, D RMSprop with value clipping. The MSE warm-up (not in the seed)
     # may use its own Adam rate and beta_1; the adversarial phase uses g_learning_rate/g_beta_1.
@@ -58,6 +69,9 @@ class Config:
     pretrain_beta_1: float = 0.5
     d_learning_rate: float = 1e-4
     d_clipvalue: float = 1.0
+    # Not in the seed: exponential moving average of G's weights (0 = off; e.g. 0.999);
+    # the exported generator is the average.
+    ema_decay: float = 0.0
 
     # Schedule. `steps` counts every step, the MSE-only warm-up included.
     batch_size: int = 128
@@ -66,6 +80,13 @@ class Config:
     checkpoint_every: int = 500
     val_images: int = 256
     seed: int = 0
+
+    # Execution (speed, not the recipe; may change when a run resumes). "auto": mixed
+    # bfloat16 (float16 with loss scaling on GPUs before Ampere) and XLA on a GPU, both
+    # off on a CPU, where they are not faster.
+    mixed_precision: str = "auto"
+    xla: str = "auto"
+    strategy: str = "default"
 
     def __post_init__(self) -> None:
         problems = list(_range_problems(self))
@@ -161,12 +182,17 @@ def _range_problems(config: Config):
             yield f"{name} must be one of {', '.join(choices)}"
     if config.content_loss != "none" and config.content_weight <= 0:
         yield "content_weight must be > 0 when content_loss is set"
-    for name in ("mse_weight", "adv_weight", "content_weight", "label_noise", "leaky_slope"):
+    for name in ("mse_weight", "adv_weight", "content_weight", "label_noise", "leaky_slope",
+                 "r1_weight"):
         if getattr(config, name) < 0:
             yield f"{name} must be >= 0"
     for name in ("g_beta_1", "pretrain_beta_1"):
         if not 0 <= getattr(config, name) < 1:
             yield f"{name} must be in [0, 1)"
+    if not 0 <= config.ema_decay < 1:
+        yield "ema_decay must be in [0, 1)"
+    if config.gen_residual_scale <= 0:
+        yield "gen_residual_scale must be > 0"
     if not 0 <= config.label_noise < 0.5:
         yield "label_noise must be in [0, 0.5)"
     if not 0 <= config.pretrain_steps <= config.steps:

@@ -1,5 +1,8 @@
 """CelebA on disk: finding images, the official split, the degradation protocol, tf.data.
 
+(`dcgan_sr.arrays` holds the same HR crops as NumPy arrays: prepared once, or decoded
+with Pillow where TensorFlow is absent.)
+
 The degradation protocol (one definition, used by training, evaluation, the demo
 and the notebooks):
 
@@ -19,9 +22,13 @@ import os
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from dcgan_sr.errors import UserError
+
+try:
+    import tensorflow as tf
+except ImportError:  # the JAX backend on a machine without TensorFlow: see dcgan_sr.arrays
+    tf = None
 
 log = logging.getLogger(__name__)
 

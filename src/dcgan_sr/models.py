@@ -2,17 +2,71 @@
 
 Differences from the seed's notebook, on purpose: the LeakyReLUs its README
 describes but its code never added (after the first upsampling conv and after
-each strided discriminator conv) are put back. Two options, off by default, go
+each strided discriminator conv) are put back. Options, off by default, go
 beyond the seed: `gen_bicubic_skip` adds a bicubic upsampling of the input to the
-output, and `gen_batchnorm=False` drops BatchNorm from the generator.
+output; `gen_batchnorm=False` drops BatchNorm from the generator;
+`gen_residual_scale` scales each residual branch before its sum (EDSR);
+`upsample="pixelshuffle"` replaces nearest upsampling + conv by a conv to 4x the
+channels + depth_to_space, initialised with ICNR (Aitken et al., 2017) so that it
+starts as nearest upsampling, without checkerboard artefacts.
 """
 
 from __future__ import annotations
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from dcgan_sr.config import Config
+
+
+@keras.saving.register_keras_serializable(package="dcgan_sr")
+class ICNR(keras.initializers.Initializer):
+    """Initialises a conv feeding depth_to_space(r) so that all r*r sub-pixels start equal:
+    the kernel of a conv to `filters / r**2` channels, tiled r*r times (depth_to_space's
+    channel order is sub-pixel-major)."""
+
+    def __init__(self, scale: int = 2, initializer="glorot_uniform"):
+        self.scale = scale
+        self.initializer = keras.initializers.get(initializer)
+
+    def __call__(self, shape, dtype=None):
+        *kernel, channels_in, channels_out = shape
+        base = self.initializer((*kernel, channels_in, channels_out // self.scale ** 2), dtype)
+        return ops.tile(base, (1, 1, 1, self.scale ** 2))
+
+    def get_config(self):
+        return {"scale": self.scale,
+                "initializer": keras.initializers.serialize(self.initializer)}
+
+
+@keras.saving.register_keras_serializable(package="dcgan_sr")
+class PixelShuffle(layers.Layer):
+    """(H, W, C*r*r) -> (H*r, W*r, C): keras.ops.depth_to_space as a layer."""
+
+    def __init__(self, scale: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, x):
+        return ops.depth_to_space(x, self.scale)
+
+    def compute_output_shape(self, shape):
+        n, h, w, c = shape
+        grow = lambda d: None if d is None else d * self.scale
+        return (n, grow(h), grow(w), c // self.scale ** 2)
+
+    def get_config(self):
+        return super().get_config() | {"scale": self.scale}
+
+
+def upsample_x2(x, filters: int, kind: str, name: str):
+    """x2 upsampling followed by a 3x3 conv to `filters` channels (before BN/LReLU)."""
+    if kind == "pixelshuffle":
+        x = layers.Conv2D(filters * 4, 3, padding="same", kernel_initializer=ICNR(2),
+                          name=f"{name}_conv")(x)
+        return PixelShuffle(2, name=f"{name}_shuffle")(x)
+    x = layers.UpSampling2D(2, name=name)(x)
+    return layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
 
 
 def _bn_lrelu(x, slope: float, batchnorm: bool = True):
@@ -21,8 +75,10 @@ def _bn_lrelu(x, slope: float, batchnorm: bool = True):
     return layers.LeakyReLU(negative_slope=slope)(x)
 
 
-def residual_unit(x, filters: int, slope: float, name: str, batchnorm: bool = True):
-    """conv3x3-BN-LReLU-conv3x3-BN, plus a 1x1 conv + BN projection skip; LReLU after the sum."""
+def residual_unit(x, filters: int, slope: float, name: str, batchnorm: bool = True,
+                  scale: float = 1.0):
+    """conv3x3-BN-LReLU-conv3x3-BN (times `scale`), plus a 1x1 conv + BN projection skip;
+    LReLU after the sum."""
     def bn(y, suffix):
         return layers.BatchNormalization(name=f"{name}_{suffix}")(y) if batchnorm else y
 
@@ -30,6 +86,8 @@ def residual_unit(x, filters: int, slope: float, name: str, batchnorm: bool = Tr
     y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv1")(x)
     y = _bn_lrelu(y, slope, batchnorm)
     y = bn(layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2")(y), "bn2")
+    if scale != 1.0:
+        y = layers.Rescaling(scale, name=f"{name}_scale")(y)
     y = layers.Add(name=f"{name}_add")([y, skip])
     return layers.LeakyReLU(negative_slope=slope, name=f"{name}_out")(y)
 
@@ -42,11 +100,16 @@ def build_generator(config: Config = Config()) -> keras.Model:
                       name="head_conv")(lr)
     x = layers.LeakyReLU(negative_slope=slope, name="head_lrelu")(x)
     for i, filters in enumerate(config.gen_res_filters, start=1):
-        x = residual_unit(x, filters, slope, name=f"res{i}", batchnorm=config.gen_batchnorm)
-    x = layers.UpSampling2D(2, name="up1")(x)
-    x = layers.Conv2D(config.gen_up_filters, 3, padding="same", name="up1_conv")(x)
+        x = residual_unit(x, filters, slope, name=f"res{i}", batchnorm=config.gen_batchnorm,
+                          scale=config.gen_residual_scale)
+    x = upsample_x2(x, config.gen_up_filters, config.upsample, name="up1")
     x = _bn_lrelu(x, slope, config.gen_batchnorm)
-    x = layers.UpSampling2D(2, name="up2")(x)
+    if config.upsample == "pixelshuffle":  # the second x2 feeds the output conv directly
+        x = layers.Conv2D(config.gen_up_filters * 4, 3, padding="same",
+                          kernel_initializer=ICNR(2), name="up2_conv")(x)
+        x = PixelShuffle(2, name="up2_shuffle")(x)
+    else:
+        x = layers.UpSampling2D(2, name="up2")(x)
     # With the bicubic skip the output conv starts at zero, so an untrained G is bicubic.
     sr = layers.Conv2D(3, config.gen_out_kernel, padding="same", activation="tanh",
                        kernel_initializer="zeros" if config.gen_bicubic_skip else "glorot_uniform",

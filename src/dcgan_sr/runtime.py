@@ -1,4 +1,4 @@
-"""Starting TensorFlow quietly, and saying what it will compute on."""
+"""Starting TensorFlow quietly, and saying what it will compute on (under any Keras backend)."""
 
 from __future__ import annotations
 
@@ -25,24 +25,42 @@ def native_stderr_muted():
         os.close(saved)
 
 
+def has_tensorflow() -> bool:
+    """Whether TensorFlow is installed (the JAX backend runs without it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorflow") is not None
+
+
 def start_tensorflow() -> list:
     """Import TensorFlow and initialise its devices without the start-up noise; the GPUs found.
 
     Call it before anything else touches TensorFlow if you want the quiet start; GPU
     options such as memory growth must be set before it, as before any TF op.
     """
+    if not has_tensorflow():
+        return []
     with native_stderr_muted():
         import tensorflow as tf
         return tf.config.list_physical_devices("GPU")
 
 
 def device_name() -> str:
-    """What computes: the GPU(s) TensorFlow sees, else the CPU model and its core count."""
-    gpus = start_tensorflow()
-    if gpus:
-        import tensorflow as tf
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"{len(gpus)}x GPU ({details.get('device_name', gpus[0].name)})"
+    """What computes: the GPU(s) the Keras backend sees, else the CPU model and its core count."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        if gpus:
+            return f"{len(gpus)}x GPU ({gpus[0].device_kind})"
+    else:
+        gpus = start_tensorflow()
+        if gpus:
+            import tensorflow as tf
+            details = tf.config.experimental.get_device_details(gpus[0])
+            return f"{len(gpus)}x GPU ({details.get('device_name', gpus[0].name)})"
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():

@@ -2,20 +2,23 @@
 
 A run folder holds everything of one run:
 
-    config.json            every hyperparameter, the data counts, the versions
-    checkpoints/           G, D, both optimisers and the step (tf.train.CheckpointManager)
+    config.json            every hyperparameter, the data counts, versions, how it executed
+    checkpoints/           G, D, both optimisers and the step (ckpt-<step>.weights.h5)
     history.csv            one row per epoch (= checkpoint interval): losses, val PSNR, step
-    logs/                  TensorBoard scalars and sample grids
+    logs/                  TensorBoard scalars and sample grids (when TensorFlow is installed)
     samples/               the same sample grids as PNG
     generator_mse.weights.h5   G at the end of the warm-up (when there is one)
-    generator.keras, generator.weights.h5   G at the end
+    generator.keras, generator.weights.h5   G at the end (its moving average with EMA)
     summary.json           steps_completed, wall time, final validation metrics
 
-Running the same command again resumes from the last checkpoint.
+Running the same command again resumes from the last checkpoint. `--data` is a folder
+of images (decoded once into memory: tf.data under TensorFlow, Pillow otherwise) or a
+folder written by `dcgan-sr prepare` (memory-mapped, nothing decoded).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -23,29 +26,26 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from dcgan_sr import data
-from dcgan_sr.callbacks import CheckpointEvery, SampleGrid, StepColumn
-from dcgan_sr.config import Config
+from dcgan_sr import arrays, data, execution
+from dcgan_sr.callbacks import Checkpoints, CheckpointEvery, SampleGrid, StepColumn
+from dcgan_sr.config import RESUMABLE_KEYS, Config
 from dcgan_sr.errors import TrainingInterrupted, UserError
-from dcgan_sr.gan import SRGAN
+from dcgan_sr.gan import SRGAN, pairs_from_hr
 from dcgan_sr.io import write_atomic
 from dcgan_sr.models import build_discriminator, build_generator
-from dcgan_sr.runtime import device_name
+from dcgan_sr.runtime import device_name, has_tensorflow
 
 log = logging.getLogger(__name__)
 
 SAMPLE_IMAGES = 8
-# Keys a resumed run may change: more (or fewer) steps extend (or end) the same run.
-SCHEDULE_KEYS = ("steps", "checkpoint_every")
 
 
-def make_checkpoint(gan: SRGAN, wall_seconds: tf.Variable) -> tf.train.Checkpoint:
-    """G, D, both optimisers (moments and step counter) and the accumulated wall time."""
-    return tf.train.Checkpoint(generator=gan.generator, discriminator=gan.discriminator,
-                               g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
-                               wall_seconds=wall_seconds)
+def build_gan(config: Config, jit_compile: bool = False) -> SRGAN:
+    """G, D and their optimisers, under the current dtype policy and distribution scope."""
+    gan = SRGAN(build_generator(config), build_discriminator(config), config)
+    gan.compile(jit_compile=jit_compile)
+    return gan
 
 
 def _check_out_dir(out: Path, config: Config, overwrite: bool) -> None:
@@ -53,7 +53,7 @@ def _check_out_dir(out: Path, config: Config, overwrite: bool) -> None:
     if not saved.exists():
         return
     previous = Config.load(saved)
-    differing = [key for key in config.differences(previous) if key not in SCHEDULE_KEYS]
+    differing = [key for key in config.differences(previous) if key not in RESUMABLE_KEYS]
     if differing and not overwrite:
         raise UserError(f"{out} holds a run with a different config ({', '.join(differing)} "
                         "differ); choose another --out, or pass --overwrite to start afresh")
@@ -67,7 +67,7 @@ def _check_out_dir(out: Path, config: Config, overwrite: bool) -> None:
             (out / name).unlink(missing_ok=True)
 
 
-def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
+def _split_files(config: Config, data_dir: Path, train_split: str, val_split: str):
     files = data.find_images(data_dir)
     train_files = data.split_files(files, train_split, data_dir)
     val_files = data.split_files(files, val_split, data_dir)[: config.val_images]
@@ -81,11 +81,33 @@ def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
         log.warning("%s: no validation-partition images; validating on the last train images",
                     data_dir)
         train_files, val_files = train_files[:-SAMPLE_IMAGES], train_files[-SAMPLE_IMAGES:]
-    hr_train = data.load_hr_images(train_files)
-    hr_val = data.load_hr_images(val_files)
-    val_pairs = data.evaluation_pairs(hr_val).map(
-        lambda lr, hr: (data.to_model(lr), data.to_model(hr)))
-    return hr_train, val_pairs, int(hr_train.cardinality()), int(hr_val.cardinality())
+    return train_files, val_files
+
+
+def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
+    """(training batches, validation batches, sample HR images, train count, val count)."""
+    if arrays.is_prepared(data_dir):
+        hr_train = arrays.load_prepared(data_dir, train_split)
+        hr_val = arrays.load_prepared(data_dir, val_split)[: config.val_images]
+    elif not has_tensorflow():
+        train_files, val_files = _split_files(config, data_dir, train_split, val_split)
+        hr_train, _ = arrays.load_hr(train_files)
+        hr_val, _ = arrays.load_hr(val_files)
+    else:  # tf.data: decode in parallel once into memory, LR made on the CPU
+        train_files, val_files = _split_files(config, data_dir, train_split, val_split)
+        hr_train = data.load_hr_images(train_files)
+        hr_val = data.load_hr_images(val_files)
+        val_pairs = data.evaluation_pairs(hr_val).map(
+            lambda lr, hr: (data.to_model(lr), data.to_model(hr)))
+        samples = np.stack(list(hr_val.take(SAMPLE_IMAGES).as_numpy_iterator()))
+        return (data.training_batches(hr_train, config.batch_size, config.seed), val_pairs,
+                samples, int(hr_train.cardinality()), int(hr_val.cardinality()))
+    # NumPy arrays (prepared, or decoded by Pillow): uint8 HR batches, LR made on the device
+    train_batches = arrays.HRBatches(hr_train, config.batch_size, steps=config.checkpoint_every,
+                                     seed=config.seed, workers=4)
+    val_batches = arrays.HRBatches(hr_val, 32, shuffle=False)
+    return (train_batches, val_batches, np.asarray(hr_val[:SAMPLE_IMAGES]),
+            len(hr_train), len(hr_val))
 
 
 def _save_generator(generator: keras.Model, path: Path) -> None:
@@ -93,8 +115,37 @@ def _save_generator(generator: keras.Model, path: Path) -> None:
         ".weights.h5") else generator.save(tmp))
 
 
+@contextlib.contextmanager
+def _exported_weights(gan: SRGAN):
+    """G's weights as exported: with EMA, its moving average (put back afterwards)."""
+    average = gan.ema_weights()
+    if average is None:
+        yield gan.generator
+        return
+    variables = gan.generator.trainable_variables
+    current = [v.numpy() for v in variables]
+    for v, value in zip(variables, average):
+        v.assign(value)
+    try:
+        yield gan.generator
+    finally:
+        for v, value in zip(variables, current):
+            v.assign(value)
+
+
 def _has_nonfinite_weights(model: keras.Model) -> bool:
     return any(not np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+def _versions() -> dict:
+    versions = {"keras": keras.__version__, "backend": keras.backend.backend()}
+    if has_tensorflow():
+        import tensorflow as tf
+        versions["tensorflow"] = tf.__version__
+    if keras.backend.backend() == "jax":
+        import jax
+        versions["jax"] = jax.__version__
+    return versions
 
 
 def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: bool = False,
@@ -113,45 +164,50 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
             log.info("%s: run already finished (%d steps); nothing to do", out, config.steps)
             return summary
 
-    hr_train, val_pairs, n_train, n_val = _datasets(config, data_dir, train_split, val_split)
+    how = execution.resolve(config)
+    train_batches, val_batches, samples, n_train, n_val = _datasets(
+        config, data_dir, train_split, val_split)
     keras.utils.set_random_seed(config.seed)
-    gan = SRGAN(build_generator(config), build_discriminator(config), config)
-    gan.compile()
-
-    wall_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-    checkpoint = make_checkpoint(gan, wall_seconds)
-    manager = tf.train.CheckpointManager(checkpoint, out / "checkpoints", max_to_keep=2)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    with execution.dtype_policy(how.dtype_policy), execution.distribution_scope(how):
+        gan = build_gan(config, how.jit_compile)
+    checkpoints = Checkpoints(out / "checkpoints")
+    wall_seconds = 0.0
+    if checkpoints.latest():
+        wall_seconds = checkpoints.restore(gan)
         log.info("resuming %s from step %d", out, int(gan.step))
 
     out.mkdir(parents=True, exist_ok=True)
     run_info = {"data": {"dir": str(data_dir), "train_split": train_split, "val_split": val_split,
                          "train_images": n_train, "val_images": n_val},
-                "versions": {"tensorflow": tf.__version__, "keras": keras.__version__},
-                "device": device_name()}
+                "versions": _versions(), "device": device_name(), "execution": how.describe()}
     write_atomic(out / "config.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(config.to_dict() | run_info,
                                                               indent=2) + "\n"))
+    log.info("training on %s: %s", run_info["device"], how.describe())
 
-    train_batches = data.training_batches(hr_train, config.batch_size, config.seed)
-    sample_lr, sample_hr = next(iter(val_pairs.unbatch().batch(SAMPLE_IMAGES)))
-    history = keras.callbacks.CSVLogger(str(out / "history.csv"), append=True)
+    sample_lr, sample_hr = (keras.ops.convert_to_numpy(x) for x in pairs_from_hr(samples))
+    tensorboard = has_tensorflow()
     shared_callbacks = [
-        StepColumn(gan.step),
-        SampleGrid(sample_lr.numpy(), sample_hr.numpy(), gan.step, out / "samples",
-                    out / "logs" / "samples"),
-        keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False),
-        history,
+        StepColumn(),
+        SampleGrid(sample_lr, sample_hr, out / "samples",
+                   out / "logs" / "samples" if tensorboard else None),
+        *([keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False)] if tensorboard
+          else []),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
+    if not tensorboard:
+        log.info("TensorFlow is not installed: no TensorBoard logs (history.csv and samples/ "
+                 "are written)")
 
     def fit_until(stop_at: int) -> None:
+        nonlocal wall_seconds
         step = int(gan.step)
         if step >= stop_at:
             return
-        saver = CheckpointEvery(manager, gan.step, config.checkpoint_every, stop_at, wall_seconds)
+        saver = CheckpointEvery(checkpoints, step, config.checkpoint_every, stop_at,
+                                wall_seconds)
         try:
-            gan.fit(train_batches, validation_data=val_pairs,
+            gan.fit(train_batches, validation_data=val_batches,
                     steps_per_epoch=config.checkpoint_every,
                     initial_epoch=step // config.checkpoint_every,
                     epochs=math.ceil(stop_at / config.checkpoint_every),
@@ -161,9 +217,11 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
             raise TrainingInterrupted(
                 f"interrupted at step {int(gan.step)}; checkpoint saved in {out / 'checkpoints'}."
                 " Run the same command again to resume") from None
+        finally:
+            wall_seconds = saver.wall_seconds
         if saver.nonfinite_step is not None:
             raise UserError(
-                f"loss became NaN/Inf at step {saver.nonfinite_step}; training stopped and the "
+                f"loss became NaN/Inf by step {saver.nonfinite_step}; training stopped and the "
                 f"last good checkpoint in {out / 'checkpoints'} was kept. Lower the learning "
                 "rates or the adversarial weight and run again")
 
@@ -171,18 +229,21 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
         gan.set_adversarial(False)
         fit_until(config.pretrain_steps)
         if int(gan.step) == config.pretrain_steps:  # only G as it was at the warm-up's end
-            _save_generator(gan.generator, out / "generator_mse.weights.h5")
+            with _exported_weights(gan) as generator:
+                _save_generator(generator, out / "generator_mse.weights.h5")
     gan.set_adversarial(True)
     fit_until(config.steps)
 
-    if _has_nonfinite_weights(gan.generator):
-        raise UserError(f"the generator has NaN/Inf weights; nothing exported from {out}")
-    _save_generator(gan.generator, out / "generator.weights.h5")
-    _save_generator(gan.generator, out / "generator.keras")
-    final = gan.evaluate(val_pairs, verbose=0, return_dict=True)
+    with _exported_weights(gan) as generator:
+        if _has_nonfinite_weights(generator):
+            raise UserError(f"the generator has NaN/Inf weights; nothing exported from {out}")
+        _save_generator(generator, out / "generator.weights.h5")
+        _save_generator(generator, out / "generator.keras")
+        final = gan.evaluate(val_batches, verbose=0, return_dict=True)
     summary = {"steps_completed": int(gan.step), "steps": config.steps,
-               "wall_seconds": round(float(wall_seconds.numpy()), 1),
-               "device": run_info["device"], "train_images": n_train,
+               "wall_seconds": round(wall_seconds, 1),
+               "device": run_info["device"], "execution": how.describe(),
+               "train_images": n_train,
                "val": {"images": n_val, "psnr_rgb": round(float(final["psnr"]), 3)}}
     write_atomic(summary_path,
                  lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))

@@ -1,0 +1,212 @@
+"""One table of speeds, measured in one run on this machine (not a timed test).
+
+    python benchmarks/bench.py [--json bench.json] [--config configs/x.json] [--quick]
+
+* training images/s of the whole GAN step (adversarial phase) for: eager, compiled
+  (tf.function), + XLA, + mixed precision; and each one's ratio to eager;
+* input pipeline images/s: JPEG folder (decode + crop + resize per image) vs prepared
+  uint8 arrays (`dcgan-sr prepare`);
+* upscale images/s (32 -> 128) of the generator vs Pillow bicubic, and the generator's
+  achieved FLOP/s as a fraction of the peak FLOP/s measured with a large matmul;
+* the generator's and discriminator's FLOPs per image (multiply-adds x 2 of every
+  Conv2D and Dense layer, from their output shapes).
+
+Runs under either Keras backend (KERAS_BACKEND=tensorflow, the default, or jax). A
+variant that does not apply on this backend or device is null, with the reason printed.
+The model is the seed's (the default config) unless --config says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+
+from dcgan_sr import arrays, data, execution
+from dcgan_sr.config import Config
+from dcgan_sr.gan import SRGAN
+from dcgan_sr.models import build_discriminator, build_generator
+from dcgan_sr.runtime import device_name, has_tensorflow, start_tensorflow
+
+
+def layer_flops(model: keras.Model, input_shape: tuple) -> float:
+    """FLOPs (2 x multiply-adds) of a model's Conv2D and Dense layers for one image."""
+    layers = [l for l in model.layers
+              if isinstance(l, (keras.layers.Conv2D, keras.layers.Dense))]
+    probe = keras.Model(model.input, [l.output for l in layers])
+    outputs = probe(np.zeros((1, *input_shape), np.float32))
+    total = 0.0
+    for layer, out in zip(layers, outputs):
+        positions = float(np.prod(out.shape[1:-1]))
+        total += 2.0 * positions * float(np.prod(layer.kernel.shape))
+    return total
+
+
+def peak_gflops(seconds: float = 2.0) -> float:
+    """float32 FLOP/s of a large matmul through the backend (its best case)."""
+    n = 4096 if execution.gpu_compute_capability() else 1024
+    a = keras.ops.convert_to_tensor(np.random.default_rng(0).random((n, n), np.float32))
+    matmul = keras.ops.matmul
+    if keras.backend.backend() == "jax":
+        import jax
+        matmul = jax.jit(matmul)
+    keras.ops.convert_to_numpy(matmul(a, a))
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        c = matmul(a, a)
+        runs += 1
+    keras.ops.convert_to_numpy(c)
+    return 2 * n ** 3 * runs / (time.perf_counter() - start) / 1e9
+
+
+class _SameBatch(keras.utils.PyDataset):
+    """The same uint8 HR batch each step: the train step alone, no input pipeline."""
+
+    def __init__(self, batch, steps):
+        super().__init__()
+        self.batch, self.steps = batch, steps
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        return self.batch
+
+
+class _EpochTimes(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        float(logs["g_loss"])  # wait for the device
+        self.last = time.perf_counter() - self.start
+
+
+def train_img_s(config: Config, policy: str, jit: bool, eager: bool, batch: int, steps: int):
+    """Images/s of the adversarial train step: one epoch of `steps` to compile, one timed."""
+    keras.utils.set_random_seed(0)
+    with execution.dtype_policy(policy):
+        gan = SRGAN(build_generator(config), build_discriminator(config), config)
+        gan.compile(jit_compile=jit, run_eagerly=eager)
+    gan.set_adversarial(True)
+    hr = np.random.default_rng(0).integers(0, 256, (batch, 128, 128, 3), dtype=np.uint8)
+    timer = _EpochTimes()
+    gan.fit(_SameBatch(hr, steps), epochs=2, verbose=0, callbacks=[timer])
+    return batch * steps / timer.last
+
+
+def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
+    files = data.find_images(jpeg_dir)
+    files = (files * (images // len(files) + 1))[:images]
+    result = {}
+    start = time.perf_counter()
+    if has_tensorflow():  # tf.data: read, decode, crop, resize every image, as each epoch would
+        import tensorflow as tf
+        paths = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
+        dataset = (paths.map(lambda p: data.hr_from_photo(data.decode(tf.io.read_file(p))),
+                             num_parallel_calls=tf.data.AUTOTUNE)
+                   .batch(batch).prefetch(tf.data.AUTOTUNE))
+        for _ in dataset:
+            pass
+    else:  # Pillow in threads
+        arrays.load_hr(files)
+    result["jpeg"] = images / (time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "all"
+        folder.mkdir()
+        for i, f in enumerate(files[:batch * 4]):  # a prepared array with batch*4 crops
+            os.symlink(f, folder / f"{i + 1:06d}.jpg")
+        arrays.prepare(folder, Path(tmp) / "prepared")
+        hr = arrays.load_prepared(Path(tmp) / "prepared", "train")
+        batches = arrays.HRBatches(hr, batch, steps=images // batch)
+        start = time.perf_counter()
+        for i in range(len(batches)):
+            batches[i]
+        result["prepared"] = images // batch * batch / (time.perf_counter() - start)
+    return result
+
+
+def upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> float:
+    lr = np.random.default_rng(0).random((batch, 32, 32, 3), np.float32) * 2 - 1
+    generator.predict(lr, batch_size=batch, verbose=0)
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        generator.predict(lr, batch_size=batch, verbose=0)
+        runs += 1
+    return batch * runs / (time.perf_counter() - start)
+
+
+def bicubic_img_s(images: int = 2000) -> float:
+    lr = [Image.fromarray(a) for a in np.random.default_rng(0).integers(
+        0, 256, (64, 32, 32, 3), dtype=np.uint8)]
+    start = time.perf_counter()
+    for i in range(images):
+        lr[i % 64].resize((128, 128), Image.BICUBIC)
+    return images / (time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", default="bench.json", help="where to write the table as JSON")
+    parser.add_argument("--config", help="model config JSON (default: the seed's)")
+    parser.add_argument("--batch", type=int, help="training batch (default 128 on GPU, 16 on CPU)")
+    parser.add_argument("--steps", type=int, help="timed training steps per variant")
+    parser.add_argument("--data", default=str(data.SAMPLE_DIR), help="JPEG folder for the pipeline")
+    args = parser.parse_args(argv)
+    start_tensorflow()
+    config = Config.load(args.config) if args.config else Config()
+    gpu = execution.gpu_compute_capability() is not None
+    batch = args.batch or (128 if gpu else 16)
+    steps = args.steps or (50 if gpu else 4)
+    backend = keras.backend.backend()
+    notes = []
+    row = {"device": device_name(), "backend": backend, "batch": batch, "train_img_s": {}}
+
+    def note(what, why):
+        notes.append(f"{what}: null ({why})")
+
+    mixed = "mixed_bfloat16" if not gpu or execution.gpu_compute_capability() >= 8 else "mixed_float16"
+    variants = {"eager": ("float32", False, True), "function": ("float32", False, False),
+                "xla": ("float32", True, False), "xla_mixed": (mixed, True, False)}
+    for name, (policy, jit, eager) in variants.items():
+        if backend == "jax" and name == "function":
+            row["train_img_s"][name] = None
+            note("train function", "JAX has no graph mode without XLA: every jit is XLA")
+            continue
+        n = max(1, steps // 10) if eager else steps
+        row["train_img_s"][name] = train_img_s(config, policy, jit, eager, batch, n)
+        print(f"train {name:9s} {row['train_img_s'][name]:10.1f} img/s", flush=True)
+    row["train_mixed_policy"] = mixed
+    eager_speed = row["train_img_s"]["eager"]
+    row["train_ratio_to_eager"] = {k: None if v is None else v / eager_speed
+                                   for k, v in row["train_img_s"].items()}
+    row["pipeline_img_s"] = pipeline_img_s(Path(args.data), 20 * batch if gpu else 2048, batch)
+    print(f"pipeline {row['pipeline_img_s']}", flush=True)
+
+    generator = build_generator(config)
+    flops = {"generator": layer_flops(generator, (32, 32, 3)),
+             "discriminator": layer_flops(build_discriminator(config), (128, 128, 3))}
+    row["gflop_per_image"] = {k: v / 1e9 for k, v in flops.items()}
+    row["peak_gflops"] = peak_gflops()
+    row["upscale_img_s"] = upscale_img_s(generator, 64 if gpu else 16, 3.0)
+    row["bicubic_img_s"] = bicubic_img_s()
+    row["upscale_peak_fraction"] = (row["upscale_img_s"] * flops["generator"] / 1e9
+                                    / row["peak_gflops"])
+    row["notes"] = notes
+    Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
+    print(json.dumps(row, indent=2))
+    for line in notes:
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""The protocol's LR resize in keras.ops: antialiased bicubic downscaling by an integer factor.
+
+`tf.image.resize(..., "bicubic", antialias=True)` is the reference; XLA cannot compile
+it (TensorFlow's ScaleAndTranslate op), and JAX's version is a different code path.
+For an integer factor the same resampling is two strided 1-D convolutions (Keys cubic,
+a = -0.5, stretched by the factor; 4 x factor taps), each output renormalised by the
+weights of the taps inside the image, as TensorFlow does at the borders. It matches
+TensorFlow to 1e-4 grey levels (tests/test_resize.py) and runs inside a compiled step
+on either backend.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+
+def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    x = np.abs(x)
+    return np.where(x < 1, (a + 2) * x ** 3 - (a + 3) * x ** 2 + 1,
+                    np.where(x < 2, a * x ** 3 - 5 * a * x ** 2 + 8 * a * x - 4 * a, 0.0))
+
+
+def _weights(size: int, factor: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(kernel of 4*factor taps, each output's sum of in-image tap weights, padding)."""
+    taps = 4 * factor
+    kernel = _keys_cubic((np.arange(taps) - (taps - 1) / 2) / factor)
+    pad = (taps - factor) // 2
+    starts = factor * np.arange(size // factor) - pad
+    inside = (starts[:, None] + np.arange(taps)[None, :] >= 0) & (
+        starts[:, None] + np.arange(taps)[None, :] < size)
+    return kernel.astype("float32"), (inside * kernel).sum(axis=1).astype("float32"), pad
+
+
+def downscale_bicubic(images, factor: int = 4):
+    """float N x H x W x C images (H, W multiples of `factor`) -> N x H/f x W/f x C."""
+    _, height, width, channels = images.shape
+    kernel, norm_h, pad = _weights(height, factor)
+    _, norm_w, _ = _weights(width, factor)
+    x = ops.reshape(ops.transpose(images, (0, 3, 1, 2)), (-1, height, width, 1))
+    x = ops.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    x = ops.conv(x, ops.reshape(kernel, (-1, 1, 1, 1)), strides=(factor, 1))
+    x = ops.conv(x, ops.reshape(kernel, (1, -1, 1, 1)), strides=(1, factor))
+    x = x / (norm_h[:, None, None] * norm_w[None, :, None])
+    x = ops.reshape(x, (-1, channels, height // factor, width // factor))
+    return ops.transpose(x, (0, 2, 3, 1))
