@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test figures presets clean
+.PHONY: setup demo test bench figures presets clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ demo: setup
 test: setup
 	DCGAN_SR_QUICK=1 $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg
+
+# Speeds on this machine, one run: a table, and bench.json.
+bench: setup
+	$(BIN)/python benchmarks/bench.py --json bench.json
 
 # The README's images, rebuilt from the shipped weights and data/sample.
 figures: setup
