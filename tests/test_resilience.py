@@ -27,7 +27,9 @@ def start(tmp_path, celeba_dir, config, out):
     log = open(tmp_path / f"log-{time.monotonic_ns()}.txt", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "dcgan_sr.cli", "train", "--data", str(celeba_dir),
                              "--out", str(out), "--config", str(tmp_path / "config.json")],
-                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+                            # as from a terminal: a shell's background job inherits SIGINT ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     return proc, log
 
 

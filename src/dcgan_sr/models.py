@@ -69,9 +69,20 @@ def upsample_x2(x, filters: int, kind: str, name: str):
     return layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
 
 
+def batch_norm(**kwargs) -> layers.BatchNormalization:
+    """BatchNormalization, synchronised across replicas when built under a tf.distribute
+    strategy (then each replica normalises by the global batch, as one device would)."""
+    synchronized = False
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        synchronized = tf.distribute.has_strategy()
+    return layers.BatchNormalization(synchronized=synchronized, **kwargs)
+
+
 def _bn_lrelu(x, slope: float, batchnorm: bool = True):
     if batchnorm:
-        x = layers.BatchNormalization()(x)
+        x = batch_norm()(x)
     return layers.LeakyReLU(negative_slope=slope)(x)
 
 
@@ -80,7 +91,7 @@ def residual_unit(x, filters: int, slope: float, name: str, batchnorm: bool = Tr
     """conv3x3-BN-LReLU-conv3x3-BN (times `scale`), plus a 1x1 conv + BN projection skip;
     LReLU after the sum."""
     def bn(y, suffix):
-        return layers.BatchNormalization(name=f"{name}_{suffix}")(y) if batchnorm else y
+        return batch_norm(name=f"{name}_{suffix}")(y) if batchnorm else y
 
     skip = bn(layers.Conv2D(filters, 1, padding="same", name=f"{name}_skip_conv")(x), "skip_bn")
     y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv1")(x)
@@ -134,7 +145,7 @@ def build_discriminator(config: Config = Config(), hr_size: int = 128) -> keras.
     x = layers.LeakyReLU(negative_slope=slope)(x)
     for i, filters in enumerate(config.disc_stage_filters, start=1):
         x = weights(layers.Conv2D(filters, 3, strides=2, padding="same", name=f"down{i}_conv"))(x)
-        x = layers.BatchNormalization()(x)
+        x = batch_norm()(x)
         x = layers.LeakyReLU(negative_slope=slope, name=f"down{i}_features")(x)
     x = weights(layers.Conv2D(config.disc_conv_filters, 3, padding="same", name="conv"))(x)
     x = _bn_lrelu(x, slope)
