@@ -20,34 +20,18 @@ import keras
 import numpy as np
 from PIL import Image
 
-from dcgan_sr import arrays, metrics
-from dcgan_sr.config import Config
+from dcgan_sr import arrays, data
+from dcgan_sr.evaluate import summarize, super_resolve
 from dcgan_sr.gan import pairs_from_hr
-from dcgan_sr.models import build_generator
+from dcgan_sr.presets import load_generator
 
 CROP_FACES = 4
-
-
-def _lr(hr: np.ndarray) -> np.ndarray:
-    lr, _ = pairs_from_hr(hr)
-    return np.round((keras.ops.convert_to_numpy(lr) + 1) * 127.5).astype(np.uint8)
+BATCH = 64
 
 
 def bicubic(lr: np.ndarray) -> np.ndarray:
+    """Pillow's bicubic (TensorFlow, which `dcgan-sr evaluate` uses, may be absent here)."""
     return np.stack([np.asarray(Image.fromarray(x).resize((128, 128), Image.BICUBIC)) for x in lr])
-
-
-def super_resolve(run: Path, lr: np.ndarray) -> np.ndarray:
-    config = Config.load(run / "config.json")
-    generator = build_generator(config)
-    generator.load_weights(run / "generator.weights.h5")
-    sr = generator.predict(lr.astype(np.float32) / 127.5 - 1, batch_size=64, verbose=0)
-    return np.clip(np.round((sr + 1) * 127.5), 0, 255).astype(np.uint8)
-
-
-def score(sr: np.ndarray, hr: np.ndarray) -> dict:
-    values = metrics.per_image(sr, hr)
-    return {name: round(float(np.mean(v)), 4) for name, v in values.items()}
 
 
 def main(argv=None) -> int:
@@ -58,20 +42,26 @@ def main(argv=None) -> int:
     parser.add_argument("--crops", required=True, type=Path)
     args = parser.parse_args(argv)
     hr = np.asarray(arrays.load_prepared(args.prepared, "test"))
-    lr = np.concatenate([_lr(hr[i:i + 64]) for i in range(0, len(hr), 64)])
-    rows = {"bicubic": score(bicubic(lr), hr)}
-    crops = {"hr": hr[:CROP_FACES], "bicubic": bicubic(lr[:CROP_FACES])}
+    lr = np.concatenate([data.from_model(keras.ops.convert_to_numpy(pairs_from_hr(hr[i:i + BATCH])[0]))
+                         for i in range(0, len(hr), BATCH)])
+    methods = {"bicubic": bicubic}
     for run in args.runs:
         if not (run / "generator.weights.h5").exists():
             print(f"{run}: no generator.weights.h5 (unfinished); skipped")
             continue
-        sr = super_resolve(run, lr)
-        summary = json.loads((run / "summary.json").read_text())
-        rows[run.name] = score(sr, hr) | {"steps": summary["steps_completed"],
-                                          "wall_seconds": summary["wall_seconds"]}
-        crops[run.name] = sr[:CROP_FACES]
-        print(run.name, rows[run.name], flush=True)
-    args.json.write_text(json.dumps({"test_images": len(hr), "rows": rows}, indent=2) + "\n")
+        generator = load_generator(run / "generator.weights.h5")
+        methods[run.name] = lambda batch, g=generator: super_resolve(g, batch)
+    batches = [slice(i, i + BATCH) for i in range(0, len(hr), BATCH)]
+    result = summarize(({name: up(lr[b]) for name, up in methods.items()}, hr[b]) for b in batches)
+    rows = {name: result[name] for name in methods}
+    for run in args.runs:
+        if run.name in rows:
+            summary = json.loads((run / "summary.json").read_text())
+            rows[run.name] |= {"steps": summary["steps_completed"],
+                               "wall_seconds": summary["wall_seconds"]}
+            print(run.name, rows[run.name], flush=True)
+    crops = {"hr": hr[:CROP_FACES], **{name: up(lr[:CROP_FACES]) for name, up in methods.items()}}
+    args.json.write_text(json.dumps({"test_images": result["n_images"], "rows": rows}, indent=2) + "\n")
     np.savez_compressed(args.crops, **crops)
     return 0
 

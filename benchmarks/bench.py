@@ -50,9 +50,9 @@ def layer_flops(model: keras.Model, input_shape: tuple) -> float:
     return total
 
 
-def peak_gflops(seconds: float = 2.0) -> float:
+def peak_gflops(gpu: bool, seconds: float = 2.0) -> float:
     """float32 FLOP/s of a large matmul through the backend (its best case)."""
-    n = 4096 if execution.gpu_compute_capability() else 1024
+    n = 4096 if gpu else 1024
     a = keras.ops.convert_to_tensor(np.random.default_rng(0).random((n, n), np.float32))
     matmul = keras.ops.matmul
     if keras.backend.backend() == "jax":
@@ -163,7 +163,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     start_tensorflow()
     config = Config.load(args.config) if args.config else Config()
-    gpu = execution.gpu_compute_capability() is not None
+    capability = execution.gpu_compute_capability()
+    gpu = capability is not None
     batch = args.batch or (128 if gpu else 16)
     steps = args.steps or (50 if gpu else 4)
     backend = keras.backend.backend()
@@ -173,7 +174,7 @@ def main(argv=None) -> int:
     def note(what, why):
         notes.append(f"{what}: null ({why})")
 
-    mixed = "mixed_bfloat16" if not gpu or execution.gpu_compute_capability() >= 8 else "mixed_float16"
+    mixed = "mixed_bfloat16" if not gpu or capability >= 8 else "mixed_float16"
     variants = {"eager": ("float32", False, True), "function": ("float32", False, False),
                 "xla": ("float32", True, False), "xla_mixed": (mixed, True, False)}
     for name, (policy, jit, eager) in variants.items():
@@ -195,7 +196,7 @@ def main(argv=None) -> int:
     flops = {"generator": layer_flops(generator, (32, 32, 3)),
              "discriminator": layer_flops(build_discriminator(config), (128, 128, 3))}
     row["gflop_per_image"] = {k: v / 1e9 for k, v in flops.items()}
-    row["peak_gflops"] = peak_gflops()
+    row["peak_gflops"] = peak_gflops(gpu)
     row["upscale_img_s"] = upscale_img_s(generator, 64 if gpu else 16, 3.0)
     row["bicubic_img_s"] = bicubic_img_s()
     row["upscale_peak_fraction"] = (row["upscale_img_s"] * flops["generator"] / 1e9

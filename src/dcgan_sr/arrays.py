@@ -3,7 +3,8 @@
 `prepare` decodes a JPEG folder once into one memory-mapped file per split
 
     DIR/train.npy, DIR/val.npy, DIR/test.npy   uint8, N x 128 x 128 x 3 (HR crops)
-    DIR/prepared.json                           counts, file names, skipped files
+    DIR/<split>.files.txt                       the file of each row
+    DIR/prepared.json                           images and skipped files per split
 
 so that training does no JPEG decoding or resizing per epoch and needs no
 TensorFlow (the JAX backend on a machine without it). HR crops are made with
@@ -55,14 +56,8 @@ def load_hr(files: list[Path], workers: int | None = None) -> tuple[np.ndarray, 
     (and naming in the log) unreadable ones; returns (array, files kept)."""
     with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
         crops = list(pool.map(hr_from_file, files))
+    data.report_skipped(files, [f for f, c in zip(files, crops) if c is None])
     kept = [(f, c) for f, c in zip(files, crops) if c is not None]
-    skipped = [f for f, c in zip(files, crops) if c is None]
-    if skipped:
-        log.warning("skipped %d unreadable or oversized image(s) of %d, e.g. %s",
-                    len(skipped), len(files), ", ".join(str(f) for f in skipped[:3]))
-    if not kept:
-        raise UserError(f"none of the {len(files)} images could be read "
-                        f"(first: {files[0]}); check that they are JPEG or PNG files")
     return np.stack([c for _, c in kept]), [f for f, _ in kept]
 
 
@@ -144,7 +139,6 @@ class HRBatches(keras.utils.PyDataset):
         self.hr, self.batch_size, self.shuffle = hr, batch_size, shuffle
         self.steps = steps or -(-len(hr) // batch_size)
         self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(hr))
         self._epoch_order()
 
     def _epoch_order(self):
@@ -159,9 +153,9 @@ class HRBatches(keras.utils.PyDataset):
         return self.steps
 
     def __getitem__(self, index):
-        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         if not self.shuffle:
-            return np.asarray(self.hr[rows[0]:rows[-1] + 1])
+            return np.asarray(self.hr[index * self.batch_size:(index + 1) * self.batch_size])
+        rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         order = np.argsort(rows)  # sorted reads of a memory map, then back in random order
         batch = np.asarray(self.hr[rows[order]])[np.argsort(order)]
         flip = self.flips[index * self.batch_size:(index + 1) * self.batch_size]

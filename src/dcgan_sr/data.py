@@ -10,7 +10,7 @@ and the notebooks):
   178 columns, rows 20-197), resized to 128x128 with antialiased bicubic;
 * LR = HR resized to 32x32 with antialiased bicubic;
 * both rounded to uint8, as a saved image would be. Pillow's
-  ``Image.resize(size, Image.BICUBIC)`` gives the same pixels to within a grey level.
+  ``Image.resize(size, Image.BICUBIC)`` gives the same pixels to within two grey levels.
 * Inside the models, pixels are scaled to [-1, 1].
 """
 
@@ -176,6 +176,16 @@ def _read_hr(path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return path, hr_from_photo(decode(contents))
 
 
+def report_skipped(files: list[Path], skipped: list[Path]) -> None:
+    """Name skipped files in the log; refuse when none of `files` could be read."""
+    if skipped:
+        log.warning("skipped %d unreadable or oversized image(s) of %d, e.g. %s",
+                    len(skipped), len(files), ", ".join(str(f) for f in skipped[:3]))
+    if len(skipped) == len(files):
+        raise UserError(f"none of the {len(files)} images could be read "
+                        f"(first: {files[0]}); check that they are JPEG or PNG files")
+
+
 def load_hr_images(files: list[Path]) -> tf.data.Dataset:
     """Decode every file once (in parallel) into uint8 HR crops cached in memory
     (48 KiB an image: about 10 GB for all of CelebA).
@@ -191,13 +201,7 @@ def load_hr_images(files: list[Path]) -> tf.data.Dataset:
     readable = set()
     for path in decoded.map(lambda path, _hr: path).as_numpy_iterator():  # also fills the cache
         readable.add(path.decode())
-    skipped = [f for f in files if str(f) not in readable]
-    if skipped:
-        log.warning("skipped %d unreadable or oversized image(s) of %d, e.g. %s",
-                    len(skipped), len(files), ", ".join(str(f) for f in skipped[:3]))
-    if not readable:
-        raise UserError(f"none of the {len(files)} images could be read "
-                        f"(first: {files[0]}); check that they are JPEG or PNG files")
+    report_skipped(files, [f for f in files if str(f) not in readable])
     hr_images = decoded.map(lambda _path, hr: hr)
     return hr_images.apply(tf.data.experimental.assert_cardinality(len(readable)))
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from dcgan_sr import data, metrics
 from dcgan_sr.errors import UserError
@@ -14,6 +13,8 @@ from dcgan_sr.errors import UserError
 
 def interpolate(lr: np.ndarray, method: str) -> np.ndarray:
     """uint8 LR batch -> uint8 4x batch by classic interpolation ('bilinear' or 'bicubic')."""
+    import tensorflow as tf
+
     h, w = lr.shape[1] * data.SCALE, lr.shape[2] * data.SCALE
     up = tf.image.resize(tf.cast(lr, tf.float32), (h, w), method=method)
     return np.clip(np.round(up.numpy()), 0, 255).astype(np.uint8)

@@ -25,9 +25,8 @@ from keras import ops
 
 from dcgan_sr import losses
 from dcgan_sr.config import Config
+from dcgan_sr.data import SCALE
 from dcgan_sr.resize import downscale_bicubic
-
-SCALE = 4
 
 
 def psnr(sr, hr, crop: int = 4):
@@ -53,6 +52,12 @@ def _replicas() -> int:
     import tensorflow as tf
 
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _values_after(scope, variables, before):
+    """Each variable's value at the end of a StatelessScope: assigned there, else as before."""
+    after = [scope.get_current_value(v) for v in variables]
+    return [old if new is None else new for old, new in zip(before, after)]
 
 
 class _BothOptimizers:
@@ -233,8 +238,9 @@ class SRGAN(keras.Model):
         lr, hr = self._batch(data)
 
         def forward(g_vals, d_vals):
-            values = {id(v): x for v, x in zip(variables, merged(g_vals, d_vals))}
-            values.update((id(v), x) for v, x in zip(self.non_trainable_variables, non_trainable))
+            mapping = [*zip(variables, merged(g_vals, d_vals)),
+                       *zip(self.non_trainable_variables, non_trainable)]
+            values = {id(v): x for v, x in mapping}
 
             def r1_penalty(images):
                 # A nested stateless call: D's statistics updates here are discarded.
@@ -246,15 +252,12 @@ class SRGAN(keras.Model):
                 grad = jax.grad(d_sum)(images)
                 return ops.mean(ops.sum(ops.square(grad), axis=(1, 2, 3)))
 
-            mapping = [*zip(variables, merged(g_vals, d_vals)),
-                       *zip(self.non_trainable_variables, non_trainable)]
             with keras.StatelessScope(state_mapping=mapping) as scope:
                 g_loss, d_loss, logs = self._step_losses(lr, hr, r1_penalty)
                 g_scaled = self.g_optimizer.scale_loss(g_loss)
                 d_scaled = (ops.zeros(()) if d_loss is None
                             else self.d_optimizer.scale_loss(d_loss))
-            updated = [scope.get_current_value(v) for v in self.non_trainable_variables]
-            updated = [old if new is None else new for old, new in zip(non_trainable, updated)]
+            updated = _values_after(scope, self.non_trainable_variables, non_trainable)
             return (g_scaled, d_scaled), (logs, updated)
 
         (g_scaled, d_scaled), pullback, (logs, non_trainable) = jax.vjp(
@@ -269,11 +272,10 @@ class SRGAN(keras.Model):
             _, d_grads = pullback((ops.zeros_like(g_scaled), ops.ones_like(d_scaled)))
             d_values, d_opt = self.d_optimizer.stateless_apply(d_opt, d_grads, d_values)
 
-        metric_mapping = list(zip(self.metrics_variables, metric_values))
-        with keras.StatelessScope(state_mapping=metric_mapping) as scope:
+        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables,
+                                                         metric_values))) as scope:
             results = self._log(logs)
-        metric_values = [scope.get_current_value(v) if scope.get_current_value(v) is not None
-                         else old for v, old in zip(self.metrics_variables, metric_values)]
+        metric_values = _values_after(scope, self.metrics_variables, metric_values)
         state = (merged(g_values, d_values), non_trainable, [*g_opt, *d_opt], metric_values)
         return results, state
 
@@ -293,7 +295,6 @@ class SRGAN(keras.Model):
                        *zip(self.metrics_variables, metric_values)]
             with keras.StatelessScope(state_mapping=mapping) as scope:
                 results = self._log(self._validate(data))
-            metric_values = [scope.get_current_value(v) if scope.get_current_value(v) is not None
-                             else old for v, old in zip(self.metrics_variables, metric_values)]
+            metric_values = _values_after(scope, self.metrics_variables, metric_values)
             return results, (trainable, non_trainable, metric_values)
         return self._log(self._validate(args[0]))

@@ -59,12 +59,17 @@ class PixelShuffle(layers.Layer):
         return super().get_config() | {"scale": self.scale}
 
 
+def pixel_shuffle_x2(x, filters: int, name: str):
+    """A 3x3 conv to 4x `filters` channels (ICNR-initialised), then depth_to_space(2)."""
+    x = layers.Conv2D(filters * 4, 3, padding="same", kernel_initializer=ICNR(2),
+                      name=f"{name}_conv")(x)
+    return PixelShuffle(2, name=f"{name}_shuffle")(x)
+
+
 def upsample_x2(x, filters: int, kind: str, name: str):
     """x2 upsampling followed by a 3x3 conv to `filters` channels (before BN/LReLU)."""
     if kind == "pixelshuffle":
-        x = layers.Conv2D(filters * 4, 3, padding="same", kernel_initializer=ICNR(2),
-                          name=f"{name}_conv")(x)
-        return PixelShuffle(2, name=f"{name}_shuffle")(x)
+        return pixel_shuffle_x2(x, filters, name)
     x = layers.UpSampling2D(2, name=name)(x)
     return layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
 
@@ -116,9 +121,7 @@ def build_generator(config: Config = Config()) -> keras.Model:
     x = upsample_x2(x, config.gen_up_filters, config.upsample, name="up1")
     x = _bn_lrelu(x, slope, config.gen_batchnorm)
     if config.upsample == "pixelshuffle":  # the second x2 feeds the output conv directly
-        x = layers.Conv2D(config.gen_up_filters * 4, 3, padding="same",
-                          kernel_initializer=ICNR(2), name="up2_conv")(x)
-        x = PixelShuffle(2, name="up2_shuffle")(x)
+        x = pixel_shuffle_x2(x, config.gen_up_filters, name="up2")
     else:
         x = layers.UpSampling2D(2, name="up2")(x)
     # With the bicubic skip the output conv starts at zero, so an untrained G is bicubic.
