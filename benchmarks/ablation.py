@@ -1,13 +1,15 @@
 """Score finished runs on the test partition of a prepared folder (any Keras backend).
 
     python benchmarks/ablation.py RUN [RUN ...] --prepared DIR --json ablation.json \
-        --crops ablation_crops.npz
+        --crops ablation_crops.npz --figures images/ablation
 
 For each run: mean PSNR and SSIM (RGB and Y, 4-px border), the high-frequency ratio of
 SR to HR (1.0 = as much fine detail as the photo), from the generator it exported
 (generator.weights.h5) on every test face of DIR (HR by Pillow, as `dcgan-sr prepare`
 writes; LR by the protocol's resize). Also keeps the SR of the first faces for a crop
-figure. Bicubic is scored the same way, as the first row.
+figure: with --figures PREFIX, PREFIX_eyes.png and PREFIX_mouth.png (columns: HR,
+bicubic, each run; rows: faces; each crop enlarged twice by pixel replication).
+Bicubic is scored the same way, as the first row.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from PIL import Image
 from dcgan_sr import arrays, data
 from dcgan_sr.evaluate import summarize, super_resolve
 from dcgan_sr.gan import pairs_from_hr
+from dcgan_sr.plots import FACE_REGIONS, zoomed_crops
 from dcgan_sr.presets import load_generator
 
 CROP_FACES = 4
@@ -34,12 +37,23 @@ def bicubic(lr: np.ndarray) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(x).resize((128, 128), Image.BICUBIC)) for x in lr])
 
 
+def markdown_table(rows: dict, n_images: int) -> str:
+    lines = [f"| row ({n_images} test faces) | PSNR RGB | SSIM RGB | PSNR Y | SSIM Y | HF ratio "
+             "| steps | train s |", "|---" * 8 + "|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {row['psnr_rgb']:.2f} | {row['ssim_rgb']:.4f} | "
+                     f"{row['psnr_y']:.2f} | {row['ssim_y']:.4f} | {row['hf_ratio']:.3f} | "
+                     f"{row.get('steps', '')} | {row.get('wall_seconds', '')} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--prepared", required=True, type=Path)
     parser.add_argument("--json", required=True, type=Path)
     parser.add_argument("--crops", required=True, type=Path)
+    parser.add_argument("--figures", help="write PREFIX_eyes.png and PREFIX_mouth.png")
     args = parser.parse_args(argv)
     hr = np.asarray(arrays.load_prepared(args.prepared, "test"))
     lr = np.concatenate([data.from_model(keras.ops.convert_to_numpy(pairs_from_hr(hr[i:i + BATCH])[0]))
@@ -59,10 +73,12 @@ def main(argv=None) -> int:
             summary = json.loads((run / "summary.json").read_text())
             rows[run.name] |= {"steps": summary["steps_completed"],
                                "wall_seconds": summary["wall_seconds"]}
-            print(run.name, rows[run.name], flush=True)
+    print(markdown_table(rows, result["n_images"]))
     crops = {"hr": hr[:CROP_FACES], **{name: up(lr[:CROP_FACES]) for name, up in methods.items()}}
     args.json.write_text(json.dumps({"test_images": result["n_images"], "rows": rows}, indent=2) + "\n")
     np.savez_compressed(args.crops, **crops)
+    for region in FACE_REGIONS if args.figures else ():
+        print("wrote", zoomed_crops(crops, region, f"{args.figures}_{region}.png", zoom=2))
     return 0
 
 
