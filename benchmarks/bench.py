@@ -1,11 +1,11 @@
 """One table of speeds, measured in one run on this machine (not a timed test).
 
-    python benchmarks/bench.py [--json bench.json] [--config configs/x.json] [--quick]
+    python benchmarks/bench.py [--json bench.json] [--config configs/x.json] [--steps N]
 
 * training images/s of the whole GAN step (adversarial phase) for: eager, compiled
   (tf.function), + XLA, + mixed precision; and each one's ratio to eager;
 * input pipeline images/s: JPEG folder (decode + crop + resize per image) vs prepared
-  uint8 arrays (`dcgan-sr prepare`);
+  uint8 arrays (`dcgan-sr prepare`) vs the same crops from TFRecords through tf.data;
 * upscale images/s (32 -> 128) of the generator vs Pillow bicubic, and the generator's
   achieved FLOP/s as a fraction of the peak FLOP/s measured with a large matmul;
 * the generator's and discriminator's FLOPs per image (multiply-adds x 2 of every
@@ -123,14 +123,25 @@ def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
         folder = Path(tmp) / "all"
         folder.mkdir()
         for i, f in enumerate(files[:batch * 4]):  # a prepared array with batch*4 crops
-            os.symlink(f, folder / f"{i + 1:06d}.jpg")
-        arrays.prepare(folder, Path(tmp) / "prepared")
+            os.symlink(f.resolve(), folder / f"{i + 1:06d}.jpg")
+        shards = 4 if has_tensorflow() else 0
+        arrays.prepare(folder, Path(tmp) / "prepared", tfrecord_shards=shards)
         hr = arrays.load_prepared(Path(tmp) / "prepared", "train")
         batches = arrays.HRBatches(hr, batch, steps=images // batch)
         start = time.perf_counter()
         for i in range(len(batches)):
             batches[i]
         result["prepared"] = images // batch * batch / (time.perf_counter() - start)
+        result["tfrecord"] = None
+        if shards:  # the same crops from TFRecords, as `train` reads them under TensorFlow
+            from dcgan_sr import records
+            dataset = data.training_batches(
+                records.read_shards(Path(tmp) / "prepared", "train", shards, len(hr)),
+                batch, seed=0, lr_on_device=True).take(images // batch)
+            start = time.perf_counter()
+            for _ in dataset:
+                pass
+            result["tfrecord"] = images // batch * batch / (time.perf_counter() - start)
     return result
 
 
@@ -191,6 +202,8 @@ def main(argv=None) -> int:
                                    for k, v in row["train_img_s"].items()}
     row["pipeline_img_s"] = pipeline_img_s(Path(args.data), 20 * batch if gpu else 2048, batch)
     print(f"pipeline {row['pipeline_img_s']}", flush=True)
+    if row["pipeline_img_s"]["tfrecord"] is None:
+        note("pipeline tfrecord", "TFRecords are read by tf.data: TensorFlow is not installed")
 
     generator = build_generator(config)
     flops = {"generator": layer_flops(generator, (32, 32, 3)),

@@ -5,6 +5,7 @@
     DIR/train.npy, DIR/val.npy, DIR/test.npy   uint8, N x 128 x 128 x 3 (HR crops)
     DIR/<split>.files.txt                       the file of each row
     DIR/prepared.json                           images and skipped files per split
+    DIR/<split>-*-of-*.tfrecord                 optionally also shards (dcgan_sr.records)
 
 so that training does no JPEG decoding or resizing per epoch and needs no
 TensorFlow (the JAX backend on a machine without it). HR crops are made with
@@ -61,15 +62,18 @@ def load_hr(files: list[Path], workers: int | None = None) -> tuple[np.ndarray, 
     return np.stack([c for _, c in kept]), [f for f, _ in kept]
 
 
-def prepare(data_dir: str | Path, out_dir: str | Path, chunk: int = 2048) -> dict:
+def prepare(data_dir: str | Path, out_dir: str | Path, chunk: int = 2048,
+            tfrecord_shards: int = 0) -> dict:
     """Write each split's HR crops of `data_dir` to `out_dir`/<split>.npy; returns the manifest.
 
     Work goes in chunks with progress in the log; each file is written under a temporary
-    name and renamed when complete, and a split already written is kept (resume).
+    name and renamed when complete, and a split already written is kept (resume). With
+    `tfrecord_shards`, also that many TFRecord files per split (`dcgan_sr.records`).
     """
     data_dir, out = Path(data_dir), Path(out_dir)
     files = data.find_images(data_dir)
     out.mkdir(parents=True, exist_ok=True)
+    previous = json.loads((out / MANIFEST).read_text())["splits"] if is_prepared(out) else {}
     manifest = {"source": str(data_dir), "hr_size": data.HR_SIZE, "splits": {}}
     for split in data.SPLITS:
         split_files = data.split_files(files, split, data_dir)
@@ -84,6 +88,11 @@ def prepare(data_dir: str | Path, out_dir: str | Path, chunk: int = 2048) -> dic
             kept = _write_split(split_files, target, chunk)
             write_atomic(names_file, lambda tmp: Path(tmp).write_text("\n".join(kept) + "\n"))
         manifest["splits"][split] = {"images": len(kept), "skipped": len(split_files) - len(kept)}
+        shards = tfrecord_shards or previous.get(split, {}).get("tfrecord_shards", 0)
+        if shards:
+            from dcgan_sr import records  # TensorFlow, needed only for TFRecords
+            records.write_shards(np.load(target, mmap_mode="r"), out, split, shards)
+            manifest["splits"][split]["tfrecord_shards"] = shards
     write_atomic(out / MANIFEST,
                  lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=2) + "\n"))
     return manifest
@@ -112,6 +121,12 @@ def _write_split(files: list[Path], target: Path, chunk: int) -> list[str]:
 
 def is_prepared(folder: str | Path) -> bool:
     return (Path(folder) / MANIFEST).is_file()
+
+
+def tfrecord_shards(folder: str | Path, split: str) -> tuple[int, int]:
+    """(shards, images) of a split's TFRecords in a prepared folder; (0, 0) if it has none."""
+    entry = json.loads((Path(folder) / MANIFEST).read_text())["splits"].get(split, {})
+    return entry.get("tfrecord_shards", 0), entry.get("images", 0)
 
 
 def load_prepared(folder: str | Path, split: str) -> np.ndarray:

@@ -14,7 +14,7 @@ import sys
 from dcgan_sr import __version__
 from dcgan_sr.config import CHOICES, Config
 from dcgan_sr.errors import TrainingInterrupted, UserError
-from dcgan_sr.runtime import show_messages, start_tensorflow
+from dcgan_sr.runtime import has_tensorflow, show_messages, start_tensorflow
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (defaults: the seed's recipe)")
@@ -45,6 +45,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("prepare", help="decode a CelebA folder once into uint8 HR arrays")
     p.add_argument("--data", required=True, help="folder of CelebA images")
     p.add_argument("--out", required=True, help="folder for <split>.npy and prepared.json")
+    p.add_argument("--tfrecord-shards", type=int, default=0, metavar="N",
+                   help="also write N TFRecord files per split, for tf.data at scale "
+                        "(needs TensorFlow; default 0)")
 
     p = commands.add_parser("train", help="train (or resume) a run")
     p.add_argument("--data", required=True,
@@ -95,7 +98,13 @@ def _run(args) -> int:
         return 0
     if args.command == "prepare":
         from dcgan_sr.arrays import prepare
-        print(json.dumps(prepare(args.data, args.out)["splits"], indent=2))
+        if args.tfrecord_shards < 0:
+            raise UserError("--tfrecord-shards must be 0 or more")
+        if args.tfrecord_shards and not has_tensorflow():
+            raise UserError("--tfrecord-shards needs TensorFlow (pip install tensorflow); "
+                            "leave it out to write the NumPy arrays alone")
+        print(json.dumps(prepare(args.data, args.out, tfrecord_shards=args.tfrecord_shards)
+                         ["splits"], indent=2))
         return 0
     if args.command == "train":
         from dcgan_sr.train import train

@@ -206,20 +206,23 @@ def load_hr_images(files: list[Path]) -> tf.data.Dataset:
     return hr_images.apply(tf.data.experimental.assert_cardinality(len(readable)))
 
 
-def training_batches(hr_images: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Endless shuffled, randomly flipped (lr, hr) batches in [-1, 1]."""
+def training_batches(hr_images: tf.data.Dataset, batch_size: int, seed: int,
+                     lr_on_device: bool = False) -> tf.data.Dataset:
+    """Endless shuffled, randomly flipped (lr, hr) batches in [-1, 1]; with `lr_on_device`,
+    uint8 HR batches (the train step makes LR: `dcgan_sr.gan.pairs_from_hr`)."""
     def pair(hr):
         return to_model(lr_from_hr(hr)), to_model(hr)
 
-    return (hr_images
-            .shuffle(min(int(hr_images.cardinality()), 10_000), seed=seed,
-                     reshuffle_each_iteration=True)
-            .repeat()
-            .map(lambda hr: tf.image.random_flip_left_right(hr, seed=seed),
-                 num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(batch_size, drop_remainder=True)
-            .map(pair, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    batches = (hr_images
+               .shuffle(min(int(hr_images.cardinality()), 10_000), seed=seed,
+                        reshuffle_each_iteration=True)
+               .repeat()
+               .map(lambda hr: tf.image.random_flip_left_right(hr, seed=seed),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+               .batch(batch_size, drop_remainder=True))
+    if not lr_on_device:
+        batches = batches.map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def evaluation_pairs(hr_images: tf.data.Dataset, batch_size: int = 32) -> tf.data.Dataset:

@@ -13,7 +13,8 @@ A run folder holds everything of one run:
 
 Running the same command again resumes from the last checkpoint. `--data` is a folder
 of images (decoded once into memory: tf.data under TensorFlow, Pillow otherwise) or a
-folder written by `dcgan-sr prepare` (memory-mapped, nothing decoded).
+folder written by `dcgan-sr prepare` (memory-mapped, nothing decoded; under TensorFlow its
+TFRecord shards through tf.data when it has them).
 """
 
 from __future__ import annotations
@@ -102,9 +103,20 @@ def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
         samples = np.stack(list(hr_val.take(SAMPLE_IMAGES).as_numpy_iterator()))
         return (data.training_batches(hr_train, config.batch_size, config.seed), val_pairs,
                 samples, int(hr_train.cardinality()), int(hr_val.cardinality()))
-    # NumPy arrays (prepared, or decoded by Pillow): uint8 HR batches, LR made on the device
-    train_batches = arrays.HRBatches(hr_train, config.batch_size, steps=config.checkpoint_every,
-                                     seed=config.seed, workers=4)
+    # uint8 HR batches, LR made on the device: from TFRecords through tf.data when a
+    # prepared folder has them, else from the NumPy arrays (prepared, or decoded by Pillow)
+    shards, images = arrays.tfrecord_shards(data_dir, train_split) if (
+        arrays.is_prepared(data_dir) and has_tensorflow()) else (0, 0)
+    if shards:
+        from dcgan_sr import records
+        log.info("training images from %d TFRecord files of %s", shards, data_dir)
+        train_batches = data.training_batches(records.read_shards(
+            data_dir, train_split, shards, images), config.batch_size, config.seed,
+            lr_on_device=True)
+    else:
+        train_batches = arrays.HRBatches(hr_train, config.batch_size,
+                                         steps=config.checkpoint_every, seed=config.seed,
+                                         workers=4)
     val_batches = arrays.HRBatches(hr_val, 32, shuffle=False)
     return (train_batches, val_batches, np.asarray(hr_val[:SAMPLE_IMAGES]),
             len(hr_train), len(hr_val))

@@ -1,0 +1,66 @@
+"""Sharded TFRecords of prepared HR crops, for `tf.data` at scale (TensorFlow only).
+
+`dcgan-sr prepare --tfrecord-shards N` writes, beside each split's memory-mapped array,
+
+    DIR/<split>-00000-of-0000N.tfrecord ...   one tf.train.Example per face:
+                                               "hr": 128*128*3 raw uint8 bytes
+
+A memory map serves one machine. Shards suit `tf.data` where the data is read over a
+network file system or by several workers: each worker of a MultiWorkerMirroredStrategy
+reads its own files (tf.data's auto-sharding by file), and files are read in parallel.
+Under TensorFlow `dcgan-sr train --data DIR` reads the shards when they are there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_sr import data
+
+log = logging.getLogger(__name__)
+
+HR_SHAPE = (data.HR_SIZE, data.HR_SIZE, 3)
+
+
+def shard_paths(folder: str | Path, split: str, shards: int) -> list[Path]:
+    return [Path(folder) / f"{split}-{k:05d}-of-{shards:05d}.tfrecord" for k in range(shards)]
+
+
+def write_shards(hr: np.ndarray, folder: str | Path, split: str, shards: int) -> list[Path]:
+    """Write the N x 128 x 128 x 3 uint8 crops `hr` as `shards` files of consecutive rows.
+    Each file is written under a temporary name and renamed; files already there are kept."""
+    paths = shard_paths(folder, split, shards)
+    for path, rows in zip(paths, np.array_split(np.arange(len(hr)), shards)):
+        if path.exists():
+            continue
+        tmp = path.with_name(f".tmp-{path.name}")
+        with tf.io.TFRecordWriter(str(tmp)) as writer:
+            for start in range(0, len(rows), 1024):  # a memory map is read in chunks
+                for image in np.asarray(hr[rows[start:start + 1024]]):
+                    feature = {"hr": tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[image.tobytes()]))}
+                    example = tf.train.Example(features=tf.train.Features(feature=feature))
+                    writer.write(example.SerializeToString())
+        os.replace(tmp, path)
+        log.info("%s: %d images", path.name, len(rows))
+    return paths
+
+
+def _parse(serialized: tf.Tensor) -> tf.Tensor:
+    features = tf.io.parse_single_example(
+        serialized, {"hr": tf.io.FixedLenFeature([], tf.string)})
+    return tf.reshape(tf.io.decode_raw(features["hr"], tf.uint8), HR_SHAPE)
+
+
+def read_shards(folder: str | Path, split: str, shards: int, images: int) -> tf.data.Dataset:
+    """The uint8 HR crops of a split's shards, files read in parallel (order not kept)."""
+    files = tf.data.Dataset.from_tensor_slices([str(p) for p in shard_paths(folder, split, shards)])
+    records = files.interleave(tf.data.TFRecordDataset, cycle_length=min(shards, 8),
+                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    hr = records.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return hr.apply(tf.data.experimental.assert_cardinality(images))
