@@ -1,0 +1,27 @@
+"""benchmarks/bench.py runs end to end and writes the JSON the performance issue specifies
+(a tiny model, one step: this checks the table's shape, not any speed)."""
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def test_bench_writes_every_key_of_the_table(tmp_path, tiny_config):
+    tiny_config.save(tmp_path / "tiny.json")
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench.py"), "--config", tmp_path / "tiny.json",
+         "--batch", "2", "--steps", "1", "--rounds", "1", "--json", tmp_path / "bench.json"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    row = json.loads((tmp_path / "bench.json").read_text())
+    assert row["backend"] == "tensorflow" and row["device"]
+    assert set(row["train_img_s"]) == {"eager", "function", "xla", "xla_mixed"}
+    assert set(row["pipeline_img_s"]) == {"jpeg", "prepared", "tfrecord"}
+    assert set(row["gflop_per_image"]) == {"generator", "discriminator"}
+    speeds = [*row["train_img_s"].values(), *row["pipeline_img_s"].values(),
+              row["upscale_img_s"], row["bicubic_img_s"], row["peak_gflops"]]
+    assert all(isinstance(v, float) and v > 0 for v in speeds)
+    assert 0 < row["upscale_peak_fraction"] < 1.5
+    assert row["train_ratio_to_eager"]["eager"] == 1.0
