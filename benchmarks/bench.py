@@ -147,7 +147,7 @@ def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
         if shards:  # the same crops from TFRecords, as `train` reads them under TensorFlow
             from dcgan_sr import records
             dataset = data.training_batches(
-                records.read_shards(Path(tmp) / "prepared", "train", shards, len(hr)),
+                records.read_shards(Path(tmp) / "prepared", "train", shards),
                 batch, seed=0, lr_on_device=True).take(images // batch)
             start = time.perf_counter()
             for _ in dataset:

@@ -123,10 +123,10 @@ def is_prepared(folder: str | Path) -> bool:
     return (Path(folder) / MANIFEST).is_file()
 
 
-def tfrecord_shards(folder: str | Path, split: str) -> tuple[int, int]:
-    """(shards, images) of a split's TFRecords in a prepared folder; (0, 0) if it has none."""
+def tfrecord_shards(folder: str | Path, split: str) -> int:
+    """How many TFRecord files a prepared folder holds for `split` (0: none)."""
     entry = json.loads((Path(folder) / MANIFEST).read_text())["splits"].get(split, {})
-    return entry.get("tfrecord_shards", 0), entry.get("images", 0)
+    return entry.get("tfrecord_shards", 0)
 
 
 def load_prepared(folder: str | Path, split: str) -> np.ndarray:

@@ -213,8 +213,9 @@ def training_batches(hr_images: tf.data.Dataset, batch_size: int, seed: int,
     def pair(hr):
         return to_model(lr_from_hr(hr)), to_model(hr)
 
+    count = int(hr_images.cardinality())  # negative when unknown (TFRecords)
     batches = (hr_images
-               .shuffle(min(int(hr_images.cardinality()), 10_000), seed=seed,
+               .shuffle(min(count, 10_000) if count > 0 else 10_000, seed=seed,
                         reshuffle_each_iteration=True)
                .repeat()
                .map(lambda hr: tf.image.random_flip_left_right(hr, seed=seed),

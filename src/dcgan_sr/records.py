@@ -7,7 +7,8 @@
 
 A memory map serves one machine. Shards suit `tf.data` where the data is read over a
 network file system or by several workers: each worker of a MultiWorkerMirroredStrategy
-reads its own files (tf.data's auto-sharding by file), and files are read in parallel.
+reads its own files (tf.data's auto-sharding by file; not run here, one machine), and
+files are read in parallel.
 Under TensorFlow `dcgan-sr train --data DIR` reads the shards when they are there.
 """
 
@@ -57,10 +58,10 @@ def _parse(serialized: tf.Tensor) -> tf.Tensor:
     return tf.reshape(tf.io.decode_raw(features["hr"], tf.uint8), HR_SHAPE)
 
 
-def read_shards(folder: str | Path, split: str, shards: int, images: int) -> tf.data.Dataset:
-    """The uint8 HR crops of a split's shards, files read in parallel (order not kept)."""
+def read_shards(folder: str | Path, split: str, shards: int) -> tf.data.Dataset:
+    """The uint8 HR crops of a split's shards, files read in parallel (order not kept).
+    Its length is left unknown: under a multi-worker strategy each worker reads a share."""
     files = tf.data.Dataset.from_tensor_slices([str(p) for p in shard_paths(folder, split, shards)])
     records = files.interleave(tf.data.TFRecordDataset, cycle_length=min(shards, 8),
                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    hr = records.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
-    return hr.apply(tf.data.experimental.assert_cardinality(images))
+    return records.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)

@@ -105,14 +105,13 @@ def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
                 samples, int(hr_train.cardinality()), int(hr_val.cardinality()))
     # uint8 HR batches, LR made on the device: from TFRecords through tf.data when a
     # prepared folder has them, else from the NumPy arrays (prepared, or decoded by Pillow)
-    shards, images = arrays.tfrecord_shards(data_dir, train_split) if (
-        arrays.is_prepared(data_dir) and has_tensorflow()) else (0, 0)
+    shards = arrays.tfrecord_shards(data_dir, train_split) if (
+        arrays.is_prepared(data_dir) and has_tensorflow()) else 0
     if shards:
         from dcgan_sr import records
         log.info("training images from %d TFRecord files of %s", shards, data_dir)
-        train_batches = data.training_batches(records.read_shards(
-            data_dir, train_split, shards, images), config.batch_size, config.seed,
-            lr_on_device=True)
+        train_batches = data.training_batches(records.read_shards(data_dir, train_split, shards),
+                                              config.batch_size, config.seed, lr_on_device=True)
     else:
         train_batches = arrays.HRBatches(hr_train, config.batch_size,
                                          steps=config.checkpoint_every, seed=config.seed,
