@@ -34,6 +34,7 @@ from dcgan_sr import arrays, data, execution
 from dcgan_sr.config import Config
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import build_discriminator, build_generator
+from dcgan_sr.train import build_gan
 from dcgan_sr.runtime import device_name, has_tensorflow, start_tensorflow
 
 
@@ -94,8 +95,7 @@ def compiled_gan(config: Config, policy: str, jit: bool, eager: bool, hr: np.nda
     """The GAN of one variant, its adversarial train step compiled by one step on `hr`."""
     keras.utils.set_random_seed(0)
     with execution.dtype_policy(policy):
-        gan = SRGAN(build_generator(config), build_discriminator(config), config)
-        gan.compile(jit_compile=jit, run_eagerly=eager)
+        gan = build_gan(config, jit, run_eagerly=eager)
     gan.set_adversarial(True)
     gan.fit(_SameBatch(hr, 1), epochs=1, verbose=0)
     return gan

@@ -60,8 +60,8 @@ class CheckpointEvery(keras.callbacks.Callback):
     """Saves a checkpoint every `every` steps and stops the phase at `stop_at`.
 
     The step is counted here from `start` (the step fit began at), so that the model's
-    variables need not be read on every step. Losses that are not finite at a checkpoint stop the run unsaved: the
-    last good checkpoint stays.
+    variables need not be read on every step. Losses that are not finite at a checkpoint
+    stop the run unsaved: the last good checkpoint stays.
     """
 
     def __init__(self, checkpoints: Checkpoints, start: int, every: int, stop_at: int,

@@ -14,6 +14,7 @@ import keras
 
 from dcgan_sr.config import Config
 from dcgan_sr.errors import UserError
+from dcgan_sr.runtime import gpus
 
 POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
@@ -30,19 +31,8 @@ class Execution:
 
 def gpu_compute_capability() -> float | None:
     """The first GPU's compute capability (e.g. 9.0 for an H100), or None without a GPU."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        gpus = [d for d in jax.devices() if d.platform == "gpu"]
-        return float(getattr(gpus[0], "compute_capability", "8.0")) if gpus else None
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        return None
-    major, minor = tf.config.experimental.get_device_details(gpus[0]).get(
-        "compute_capability", (8, 0))
-    return major + minor / 10
+    found = gpus()
+    return found[0][1] if found else None
 
 
 def resolve(config: Config) -> Execution:

@@ -130,17 +130,21 @@ class SRGAN(keras.Model):
         """Switch phase (and G's learning rate and beta_1); the next fit() traces anew."""
         c = self.config
         self.adversarial = adversarial
-        adam = getattr(self.g_optimizer, "inner_optimizer", self.g_optimizer)
+        adam = self._g_adam
         adam.learning_rate.assign(c.g_learning_rate if adversarial else c.pretrain_learning_rate)
         adam.beta_1 = c.g_beta_1 if adversarial else c.pretrain_beta_1
         self.train_function = None
 
     def ema_weights(self) -> list | None:
         """G's exponential moving average, one array per trainable weight (None without EMA)."""
-        adam = getattr(self.g_optimizer, "inner_optimizer", self.g_optimizer)
-        if not adam.use_ema:
+        if not self._g_adam.use_ema:
             return None
-        return [ops.convert_to_numpy(v) for v in adam._model_variables_moving_average]
+        return [ops.convert_to_numpy(v) for v in self._g_adam._model_variables_moving_average]
+
+    @property
+    def _g_adam(self) -> keras.optimizers.Adam:
+        """G's Adam, inside its LossScaleOptimizer under mixed_float16."""
+        return getattr(self.g_optimizer, "inner_optimizer", self.g_optimizer)
 
     def _noisy(self, like, target: float):
         u = keras.random.uniform(ops.shape(like), seed=self.noise_seed)

@@ -5,7 +5,7 @@ it (TensorFlow's ScaleAndTranslate op), and JAX's version is a different code pa
 For an integer factor the same resampling is two strided 1-D convolutions (Keys cubic,
 a = -0.5, stretched by the factor; 4 x factor taps), each output renormalised by the
 weights of the taps inside the image, as TensorFlow does at the borders. It matches
-TensorFlow to 1e-4 grey levels (tests/test_resize.py) and runs inside a compiled step
+TensorFlow to 1e-4 grey levels (tests/test_backends.py) and runs inside a compiled step
 on either backend.
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import platform
@@ -27,8 +28,6 @@ def native_stderr_muted():
 
 def has_tensorflow() -> bool:
     """Whether TensorFlow is installed (the JAX backend runs without it)."""
-    import importlib.util
-
     return importlib.util.find_spec("tensorflow") is not None
 
 
@@ -45,22 +44,33 @@ def start_tensorflow() -> list:
         return tf.config.list_physical_devices("GPU")
 
 
-def device_name() -> str:
-    """What computes: the GPU(s) the Keras backend sees, else the CPU model and its core count."""
+def gpus() -> list[tuple[str, float]]:
+    """(name, compute capability) of each GPU the Keras backend sees; [] without one."""
     import keras
 
     if keras.backend.backend() == "jax":
         import jax
 
-        gpus = [d for d in jax.devices() if d.platform == "gpu"]
-        if gpus:
-            return f"{len(gpus)}x GPU ({gpus[0].device_kind})"
-    else:
-        gpus = start_tensorflow()
-        if gpus:
-            import tensorflow as tf
-            details = tf.config.experimental.get_device_details(gpus[0])
-            return f"{len(gpus)}x GPU ({details.get('device_name', gpus[0].name)})"
+        return [(d.device_kind, float(getattr(d, "compute_capability", "8.0")))
+                for d in jax.devices() if d.platform == "gpu"]
+    found = start_tensorflow()
+    if not found:
+        return []
+    import tensorflow as tf
+
+    result = []
+    for gpu in found:
+        details = tf.config.experimental.get_device_details(gpu)
+        major, minor = details.get("compute_capability", (8, 0))
+        result.append((details.get("device_name", gpu.name), major + minor / 10))
+    return result
+
+
+def device_name() -> str:
+    """What computes: the GPU(s) the Keras backend sees, else the CPU model and its core count."""
+    found = gpus()
+    if found:
+        return f"{len(found)}x GPU ({found[0][0]})"
     model = platform.processor() or platform.machine()
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():

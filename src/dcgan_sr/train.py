@@ -42,10 +42,10 @@ log = logging.getLogger(__name__)
 SAMPLE_IMAGES = 8
 
 
-def build_gan(config: Config, jit_compile: bool = False) -> SRGAN:
+def build_gan(config: Config, jit_compile: bool = False, run_eagerly: bool = False) -> SRGAN:
     """G, D and their optimisers, under the current dtype policy and distribution scope."""
     gan = SRGAN(build_generator(config), build_discriminator(config), config)
-    gan.compile(jit_compile=jit_compile)
+    gan.compile(jit_compile=jit_compile, run_eagerly=run_eagerly)
     return gan
 
 
@@ -87,7 +87,9 @@ def _split_files(config: Config, data_dir: Path, train_split: str, val_split: st
 
 def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
     """(training batches, validation batches, sample HR images, train count, val count)."""
+    shards = 0
     if arrays.is_prepared(data_dir):
+        shards = arrays.tfrecord_shards(data_dir, train_split) if has_tensorflow() else 0
         hr_train = arrays.load_prepared(data_dir, train_split)
         hr_val = arrays.load_prepared(data_dir, val_split)[: config.val_images]
     elif not has_tensorflow():
@@ -105,8 +107,6 @@ def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
                 samples, int(hr_train.cardinality()), int(hr_val.cardinality()))
     # uint8 HR batches, LR made on the device: from TFRecords through tf.data when a
     # prepared folder has them, else from the NumPy arrays (prepared, or decoded by Pillow)
-    shards = arrays.tfrecord_shards(data_dir, train_split) if (
-        arrays.is_prepared(data_dir) and has_tensorflow()) else 0
     if shards:
         from dcgan_sr import records
         log.info("training images from %d TFRecord files of %s", shards, data_dir)
