@@ -74,11 +74,20 @@ def test_ema_is_exported_and_differs_from_the_raw_weights(tmp_path, tiny_config,
     gan = _gan(config)
     from dcgan_sr.callbacks import Checkpoints
     Checkpoints(tmp_path / "run" / "checkpoints").restore(gan)
-    average = gan.ema_weights()
-    exported = [w for w, v in zip(g.get_weights(), g.weights) if v.trainable]
     raw = [v.numpy() for v in gan.generator.trainable_variables]
+    with gan.averaged_generator() as averaged:
+        average = [v.numpy() for v in averaged.trainable_variables]
+    exported = [w for w, v in zip(g.get_weights(), g.weights) if v.trainable]
     assert all(np.allclose(a, e) for a, e in zip(average, exported))
     assert any(not np.allclose(a, r) for a, r in zip(average, raw))
+    assert all(np.array_equal(v.numpy(), r)  # the raw weights are put back
+               for v, r in zip(gan.generator.trainable_variables, raw))
+    # Validation during training scored the exported G too (keras.callbacks.SwapEMAWeights):
+    # the last epoch's val_psnr is the summary's, which evaluates the exported weights.
+    import csv, json
+    history = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert np.isclose(float(history[-1]["val_psnr"]), summary["val"]["psnr_rgb"], atol=2e-3)
 
 
 def test_r1_penalty_is_logged_and_added_to_d_loss(tiny_config, sample_files):

@@ -108,7 +108,7 @@ class StepColumn(keras.callbacks.Callback):
 
 class SampleGrid(keras.callbacks.Callback):
     """After each epoch: a grid of LR | SR | HR rows as a PNG (and a TensorBoard image
-    when TensorFlow is installed)."""
+    when TensorFlow is installed), from G as it would be exported (its EMA, if any)."""
 
     def __init__(self, lr: np.ndarray, hr: np.ndarray, folder: Path, log_dir: Path | None):
         super().__init__()
@@ -121,7 +121,8 @@ class SampleGrid(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         gan = self.model
-        sr = from_model(gan.generator(self.lr, training=False))
+        with gan.averaged_generator() as generator:
+            sr = from_model(generator(self.lr, training=False))
         lr_big = np.repeat(np.repeat(from_model(self.lr), 4, axis=1), 4, axis=2)
         grid = tile(np.stack([lr_big, sr, from_model(self.hr)], axis=1))
         step = int(gan.step)

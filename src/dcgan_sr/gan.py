@@ -20,6 +20,8 @@ the degradation protocol (what training feeds), or an (lr, hr) pair in [-1, 1].
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import ops
 
@@ -76,6 +78,11 @@ class _BothOptimizers:
     @property
     def iterations(self):
         return self.g_optimizer.iterations
+
+    @property
+    def optimizers(self):
+        """Both, unwrapped from loss scaling: what keras.callbacks.SwapEMAWeights swaps."""
+        return [getattr(o, "inner_optimizer", o) for o in (self.g_optimizer, self.d_optimizer)]
 
 
 class SRGAN(keras.Model):
@@ -135,11 +142,22 @@ class SRGAN(keras.Model):
         adam.beta_1 = c.g_beta_1 if adversarial else c.pretrain_beta_1
         self.train_function = None
 
-    def ema_weights(self) -> list | None:
-        """G's exponential moving average, one array per trainable weight (None without EMA)."""
+    @contextlib.contextmanager
+    def averaged_generator(self):
+        """G as it is evaluated and exported: with EMA, its weights' moving average is
+        swapped in for the duration (and the raw weights put back afterwards)."""
         if not self._g_adam.use_ema:
-            return None
-        return [ops.convert_to_numpy(v) for v in self._g_adam._model_variables_moving_average]
+            yield self.generator
+            return
+        variables = self.generator.trainable_variables
+        raw = [ops.convert_to_numpy(v) for v in variables]
+        for v, average in zip(variables, self._g_adam._model_variables_moving_average):
+            v.assign(average)
+        try:
+            yield self.generator
+        finally:
+            for v, value in zip(variables, raw):
+                v.assign(value)
 
     @property
     def _g_adam(self) -> keras.optimizers.Adam:

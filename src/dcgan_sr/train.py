@@ -19,7 +19,6 @@ TFRecord shards through tf.data when it has them).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -126,24 +125,6 @@ def _save_generator(generator: keras.Model, path: Path) -> None:
         ".weights.h5") else generator.save(tmp))
 
 
-@contextlib.contextmanager
-def _exported_weights(gan: SRGAN):
-    """G's weights as exported: with EMA, its moving average (put back afterwards)."""
-    average = gan.ema_weights()
-    if average is None:
-        yield gan.generator
-        return
-    variables = gan.generator.trainable_variables
-    current = [v.numpy() for v in variables]
-    for v, value in zip(variables, average):
-        v.assign(value)
-    try:
-        yield gan.generator
-    finally:
-        for v, value in zip(variables, current):
-            v.assign(value)
-
-
 def _has_nonfinite_weights(model: keras.Model) -> bool:
     return any(not np.all(np.isfinite(w)) for w in model.get_weights())
 
@@ -206,6 +187,8 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
           else []),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
+    if config.ema_decay:  # validate G's moving average, the G that is exported
+        shared_callbacks.insert(0, keras.callbacks.SwapEMAWeights())
     if not tensorboard:
         log.info("TensorFlow is not installed: no TensorBoard logs (history.csv and samples/ "
                  "are written)")
@@ -240,12 +223,12 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
         gan.set_adversarial(False)
         fit_until(config.pretrain_steps)
         if int(gan.step) == config.pretrain_steps:  # only G as it was at the warm-up's end
-            with _exported_weights(gan) as generator:
+            with gan.averaged_generator() as generator:
                 _save_generator(generator, out / "generator_mse.weights.h5")
     gan.set_adversarial(True)
     fit_until(config.steps)
 
-    with _exported_weights(gan) as generator:
+    with gan.averaged_generator() as generator:
         if _has_nonfinite_weights(generator):
             raise UserError(f"the generator has NaN/Inf weights; nothing exported from {out}")
         _save_generator(generator, out / "generator.weights.h5")
