@@ -39,7 +39,7 @@ figures: setup
 	   outputs/figures/training_curves.png outputs/figures/metrics.png images/
 
 # Ship a finished run's generators as the `mse` and `gan` presets (with their config and history).
-RUN ?= runs/cpu
+RUN ?= runs/cpu_chosen
 WEIGHTS := src/dcgan_sr/weights
 presets:
 	@test -f $(RUN)/summary.json || { echo "$(RUN) has no summary.json: finish its training first"; exit 2; }
