@@ -11,6 +11,7 @@ import sys
 import time
 
 import h5py
+import pytest
 
 STEPS, EVERY = 40, 4
 
@@ -84,9 +85,33 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, celeba_dir, 
     proc, log = start(tmp_path, celeba_dir, config, out)
     wait_for_checkpoint_after(out, 0, proc)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130
+    assert proc.wait(timeout=120) == 130, output(log)
     text = output(log)
     assert "Traceback" not in text
     match = re.search(r"interrupted at step (\d+); checkpoint saved in .*Run the same command again", text)
     assert match, text
     assert latest_step(out) == int(match.group(1))
+
+
+def test_a_first_ctrl_c_is_a_request_and_a_second_interrupts():
+    from dcgan_sr.callbacks import StopRequest
+    previous = signal.getsignal(signal.SIGINT)
+    with StopRequest() as request:
+        os.kill(os.getpid(), signal.SIGINT)  # handled before the next line runs
+        assert request.requested
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGINT) is previous
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    from dcgan_sr.callbacks import StopRequest
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job
+    try:
+        with StopRequest() as request:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            assert not request.requested
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,4 +1,5 @@
-"""Keras callbacks of a training run: step-exact checkpoints, a step column, sample grids.
+"""Keras callbacks of a training run: step-exact checkpoints (and Ctrl-C answered between
+two steps), a step column, sample grids.
 
 They work under every backend. Under JAX the model's variables live outside the model
 during an epoch; reading `self.model` syncs them, so a callback does that only when it
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -16,6 +20,7 @@ import keras
 import numpy as np
 
 from dcgan_sr.data import from_model
+from dcgan_sr.errors import TrainingInterrupted
 from dcgan_sr.io import write_atomic
 from dcgan_sr.plots import save_png, tile
 
@@ -56,8 +61,37 @@ class Checkpoints:
         return float(latest["wall_seconds"])
 
 
+class StopRequest:
+    """While active, Ctrl-C (SIGINT) only sets `requested`, for CheckpointEvery to answer
+    between two steps: a KeyboardInterrupt raised in the middle of TensorFlow's work (while
+    it traces a step, say) can leave it unable to save, or crash the process. A second
+    Ctrl-C interrupts at once. Changes nothing outside the main thread, or where SIGINT is
+    ignored (a background job)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
+            self._previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _request(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+        os.write(2, b"dcgan-sr: stopping after this step (Ctrl-C again to stop at once)\n")
+
+
 class CheckpointEvery(keras.callbacks.Callback):
-    """Saves a checkpoint every `every` steps and stops the phase at `stop_at`.
+    """Saves a checkpoint every `every` steps and stops the phase at `stop_at`; on a
+    `stop_request`, saves one after the current step and raises TrainingInterrupted.
 
     The step is counted here from `start` (the step fit began at), so that the model's
     variables need not be read on every step. Losses that are not finite at a checkpoint
@@ -65,10 +99,11 @@ class CheckpointEvery(keras.callbacks.Callback):
     """
 
     def __init__(self, checkpoints: Checkpoints, start: int, every: int, stop_at: int,
-                 wall_seconds: float):
+                 wall_seconds: float, stop_request: StopRequest | None = None):
         super().__init__()
         self.checkpoints, self.step, self.every, self.stop_at = checkpoints, start, every, stop_at
         self.wall_seconds = wall_seconds
+        self.stop_request = stop_request
         self.nonfinite_step = None
 
     def on_train_begin(self, logs=None):
@@ -83,13 +118,18 @@ class CheckpointEvery(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
-        if self.step % self.every and self.step < self.stop_at:
+        interrupted = self.stop_request is not None and self.stop_request.requested
+        if self.step % self.every and self.step < self.stop_at and not interrupted:
             return
         if any(not math.isfinite(float(v)) for v in (logs or {}).values()):
             self.nonfinite_step = self.step
             self.model.stop_training = True
             return
         self.save()
+        if interrupted:
+            raise TrainingInterrupted(
+                f"interrupted at step {self.step}; checkpoint saved in {self.checkpoints.folder}."
+                " Run the same command again to resume")
         if self.step >= self.stop_at:
             self.model.stop_training = True
 

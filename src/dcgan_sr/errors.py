@@ -9,4 +9,4 @@ class UserError(Exception):
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C during training; a checkpoint was saved and the same command resumes."""
+    """Ctrl-C during training; the same command resumes from the checkpoint it names."""

@@ -28,7 +28,8 @@ import keras
 import numpy as np
 
 from dcgan_sr import arrays, data, execution
-from dcgan_sr.callbacks import Checkpoints, CheckpointEvery, SampleGrid, StepColumn
+from dcgan_sr.callbacks import (Checkpoints, CheckpointEvery, SampleGrid, StepColumn,
+                                StopRequest)
 from dcgan_sr.config import RESUMABLE_KEYS, Config
 from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.gan import SRGAN, pairs_from_hr
@@ -193,24 +194,25 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
         log.info("TensorFlow is not installed: no TensorBoard logs (history.csv and samples/ "
                  "are written)")
 
-    def fit_until(stop_at: int) -> None:
+    def fit_until(stop_at: int, stop_request: StopRequest) -> None:
         nonlocal wall_seconds
         step = int(gan.step)
         if step >= stop_at:
             return
         saver = CheckpointEvery(checkpoints, step, config.checkpoint_every, stop_at,
-                                wall_seconds)
+                                wall_seconds, stop_request)
         try:
             gan.fit(train_batches, validation_data=val_batches,
                     steps_per_epoch=config.checkpoint_every,
                     initial_epoch=step // config.checkpoint_every,
                     epochs=math.ceil(stop_at / config.checkpoint_every),
                     callbacks=[saver, *shared_callbacks], shuffle=False, verbose=verbose)
-        except KeyboardInterrupt:
-            saver.save()
+        except KeyboardInterrupt:  # a second Ctrl-C: nothing more is asked of TensorFlow
+            kept = checkpoints.latest()
             raise TrainingInterrupted(
-                f"interrupted at step {int(gan.step)}; checkpoint saved in {out / 'checkpoints'}."
-                " Run the same command again to resume") from None
+                f"stopped at once; the last checkpoint in {out / 'checkpoints'} (step "
+                f"{kept['step'] if kept else 0}) is kept. Run the same command again to resume"
+            ) from None
         finally:
             wall_seconds = saver.wall_seconds
         if saver.nonfinite_step is not None:
@@ -219,14 +221,17 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
                 f"last good checkpoint in {out / 'checkpoints'} was kept. Lower the learning "
                 "rates or the adversarial weight and run again")
 
-    if config.pretrain_steps:
-        gan.set_adversarial(False)
-        fit_until(config.pretrain_steps)
-        if int(gan.step) == config.pretrain_steps:  # only G as it was at the warm-up's end
-            with gan.averaged_generator() as generator:
-                _save_generator(generator, out / "generator_mse.weights.h5")
-    gan.set_adversarial(True)
-    fit_until(config.steps)
+    # One request for both phases: a Ctrl-C after the warm-up's last step is answered
+    # at the adversarial phase's first.
+    with StopRequest() as stop_request:
+        if config.pretrain_steps:
+            gan.set_adversarial(False)
+            fit_until(config.pretrain_steps, stop_request)
+            if int(gan.step) == config.pretrain_steps:  # only G as it was at the warm-up's end
+                with gan.averaged_generator() as generator:
+                    _save_generator(generator, out / "generator_mse.weights.h5")
+        gan.set_adversarial(True)
+        fit_until(config.steps, stop_request)
 
     with gan.averaged_generator() as generator:
         if _has_nonfinite_weights(generator):
