@@ -1,6 +1,8 @@
 import csv
 import dataclasses
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -67,12 +69,12 @@ def test_resume_after_interrupt_restores_optimizer_moments(tmp_path, tiny_config
     out = tmp_path / "run"
     original = callbacks.CheckpointEvery.on_train_batch_end
 
-    def interrupt_at_step_3(self, batch, logs=None):
+    def ctrl_c_in_step_3(self, batch, logs=None):
+        if self.step == 2:  # counted from 0: this is the end of step 3
+            os.kill(os.getpid(), signal.SIGINT)
         original(self, batch, logs)
-        if int(self.step) == 3:
-            raise KeyboardInterrupt
 
-    monkeypatch.setattr(callbacks.CheckpointEvery, "on_train_batch_end", interrupt_at_step_3)
+    monkeypatch.setattr(callbacks.CheckpointEvery, "on_train_batch_end", ctrl_c_in_step_3)
     with pytest.raises(TrainingInterrupted, match="interrupted at step 3"):
         train(tiny_config, celeba_dir, out, verbose=0)
     monkeypatch.setattr(callbacks.CheckpointEvery, "on_train_batch_end", original)
@@ -92,6 +94,22 @@ def test_resume_after_interrupt_restores_optimizer_moments(tmp_path, tiny_config
     assert summary["steps_completed"] == 6
     steps = _steps_logged(out)
     assert steps == sorted(steps) and steps[-1] == 6 and steps.count(2) == 1
+
+
+def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, tiny_config,
+                                                                    celeba_dir, monkeypatch):
+    original = callbacks.CheckpointEvery.on_train_batch_end
+
+    def interrupt_in_step_3(self, batch, logs=None):
+        original(self, batch, logs)
+        if self.step == 3:  # as a second Ctrl-C does, wherever it lands
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(callbacks.CheckpointEvery, "on_train_batch_end", interrupt_in_step_3)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingInterrupted, match=r"stopped at once.*\(step 2\) is kept"):
+        train(tiny_config, celeba_dir, out, verbose=0)
+    assert Checkpoints(out / "checkpoints").latest()["step"] == 2
 
 
 def test_training_needs_train_partition_images(tmp_path, tiny_config, sample_dir):
