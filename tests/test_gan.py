@@ -1,3 +1,6 @@
+import csv
+import json
+
 import numpy as np
 
 from dcgan_sr import data
@@ -84,7 +87,6 @@ def test_ema_is_exported_and_differs_from_the_raw_weights(tmp_path, tiny_config,
                for v, r in zip(gan.generator.trainable_variables, raw))
     # Validation during training scored the exported G too (keras.callbacks.SwapEMAWeights):
     # the last epoch's val_psnr is the summary's, which evaluates the exported weights.
-    import csv, json
     history = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert np.isclose(float(history[-1]["val_psnr"]), summary["val"]["psnr_rgb"], atol=2e-3)

@@ -85,7 +85,8 @@ class StopRequest:
 
     def _request(self, signum, frame):
         self.requested = True
-        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+        previous = signal.default_int_handler if self._previous is None else self._previous
+        signal.signal(signal.SIGINT, previous)
         os.write(2, b"dcgan-sr: stopping after this step (Ctrl-C again to stop at once)\n")
 
 

@@ -145,7 +145,7 @@ class SRGAN(keras.Model):
     @contextlib.contextmanager
     def averaged_generator(self):
         """G as it is evaluated and exported: with EMA, its weights' moving average is
-        swapped in for the duration (and the raw weights put back afterwards)."""
+        swapped in for the duration, and the raw weights put back exactly afterwards."""
         if not self._g_adam.use_ema:
             yield self.generator
             return
@@ -162,7 +162,7 @@ class SRGAN(keras.Model):
     @property
     def _g_adam(self) -> keras.optimizers.Adam:
         """G's Adam, inside its LossScaleOptimizer under mixed_float16."""
-        return getattr(self.g_optimizer, "inner_optimizer", self.g_optimizer)
+        return self.optimizer.optimizers[0]
 
     def _noisy(self, like, target: float):
         u = keras.random.uniform(ops.shape(like), seed=self.noise_seed)
