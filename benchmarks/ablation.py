@@ -20,21 +20,15 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image
 
 from dcgan_sr import arrays, data
-from dcgan_sr.evaluate import summarize, super_resolve
+from dcgan_sr.evaluate import interpolate, summarize, super_resolve
 from dcgan_sr.gan import pairs_from_hr
 from dcgan_sr.plots import FACE_REGIONS, zoomed_crops
 from dcgan_sr.presets import load_generator
 
 CROP_FACES = 4
 BATCH = 64
-
-
-def bicubic(lr: np.ndarray) -> np.ndarray:
-    """Pillow's bicubic (TensorFlow, which `dcgan-sr evaluate` uses, may be absent here)."""
-    return np.stack([np.asarray(Image.fromarray(x).resize((128, 128), Image.BICUBIC)) for x in lr])
 
 
 def markdown_table(rows: dict, n_images: int) -> str:
@@ -58,7 +52,7 @@ def main(argv=None) -> int:
     hr = np.asarray(arrays.load_prepared(args.prepared, "test"))
     lr = np.concatenate([data.from_model(keras.ops.convert_to_numpy(pairs_from_hr(hr[i:i + BATCH])[0]))
                          for i in range(0, len(hr), BATCH)])
-    methods = {"bicubic": bicubic}
+    methods = {"bicubic": lambda batch: interpolate(batch, "bicubic")}
     for run in args.runs:
         if not (run / "generator.weights.h5").exists():
             print(f"{run}: no generator.weights.h5 (unfinished); skipped")

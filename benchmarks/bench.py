@@ -5,7 +5,8 @@
 * training images/s of the whole GAN step (adversarial phase) for: eager, compiled
   (tf.function), + XLA, + mixed precision; and each one's ratio to eager;
 * input pipeline images/s: JPEG folder (decode + crop + resize per image) vs prepared
-  uint8 arrays (`dcgan-sr prepare`) vs the same crops from TFRecords through tf.data;
+  uint8 arrays (`dcgan-sr prepare`) vs the same crops from TFRecords through tf.data,
+  and (LR, HR) pairs made by the realistic degradation mix (`--degradation realistic`);
 * upscale images/s (32 -> 128) of the generator vs Pillow bicubic, and the generator's
   achieved FLOP/s as a fraction of the peak FLOP/s measured with a large matmul;
 * the generator's and discriminator's FLOPs per image (multiply-adds x 2 of every
@@ -30,7 +31,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from dcgan_sr import arrays, data, execution
+from dcgan_sr import arrays, data, degrade, execution
 from dcgan_sr.config import Config
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import build_discriminator, build_generator
@@ -153,7 +154,19 @@ def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
             for _ in dataset:
                 pass
             result["tfrecord"] = images // batch * batch / (time.perf_counter() - start)
+    result["realistic"] = realistic_img_s(files[:64], images, batch)
     return result
+
+
+def realistic_img_s(files: list[Path], images: int, batch: int) -> float:
+    """(LR, HR) pairs/s made by the realistic mix on the CPU (one thread; training
+    runs two), from the photos' windows, as `train --degradation realistic` feeds them."""
+    windows = arrays.load_windows(files)
+    batches = arrays.DegradedBatches(windows, degrade.RealisticMix(), batch, images // batch)
+    start = time.perf_counter()
+    for i in range(len(batches)):
+        batches[i]
+    return len(batches) * batch / (time.perf_counter() - start)
 
 
 def upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> float:

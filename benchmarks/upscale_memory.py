@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dcgan_sr import degrade
+
 REPO = Path(__file__).resolve().parents[1]
 CHILD = """
 import resource, sys
@@ -31,11 +33,10 @@ sys.exit(code)
 
 
 def lr_faces() -> list[np.ndarray]:
-    faces = []
-    for path in sorted((REPO / "data" / "sample").glob("*.jpg")):
-        image = Image.open(path).convert("RGB").crop((0, 20, 178, 198))
-        faces.append(np.asarray(image.resize((128, 128), Image.BICUBIC).resize((32, 32), Image.BICUBIC)))
-    return faces
+    """The bundled faces' LR inputs, by the protocol (dcgan_sr.degrade)."""
+    files = sorted((REPO / "data" / "sample").glob("*.jpg"))
+    lr, _ = degrade.pairs([degrade.read_photo(f, 10 ** 8) for f in files], "protocol")
+    return list(lr)
 
 
 def main() -> None:

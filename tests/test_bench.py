@@ -18,7 +18,7 @@ def test_bench_writes_every_key_of_the_table(tmp_path, tiny_config):
     row = json.loads((tmp_path / "bench.json").read_text())
     assert row["backend"] == "tensorflow" and row["device"]
     assert set(row["train_img_s"]) == {"eager", "function", "xla", "xla_mixed"}
-    assert set(row["pipeline_img_s"]) == {"jpeg", "prepared", "tfrecord"}
+    assert set(row["pipeline_img_s"]) == {"jpeg", "prepared", "tfrecord", "realistic"}
     assert set(row["gflop_per_image"]) == {"generator", "discriminator"}
     speeds = [*row["train_img_s"].values(), *row["pipeline_img_s"].values(),
               row["upscale_img_s"], row["bicubic_img_s"], row["peak_gflops"]]

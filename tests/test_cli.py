@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from dcgan_sr.config import Config
+from dcgan_sr.degrade import NAMED
 from conftest import assert_one_line_error, dcgan_sr, random_image
 
 
@@ -27,7 +28,17 @@ def test_evaluate_json_has_the_documented_shape(sample_dir, tiny_weights):
     result = dcgan_sr("evaluate", "--data", sample_dir, "--weights", tiny_weights, "--limit", "4", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["n_images"] == 4 and set(report) == {"n_images", "bilinear", "bicubic", "model"}
+    # Methods are named by preset name or by the weights file's stem.
+    assert report["n_images"] == 4 and set(report) == {"n_images", "bilinear", "bicubic", "generator"}
+
+
+def test_evaluate_all_prints_valid_json_per_degradation(sample_dir, tiny_weights):
+    result = dcgan_sr("evaluate", "--data", sample_dir, "--weights", f"{tiny_weights},mse",
+                      "--degradation", "all", "--limit", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    table = json.loads(result.stdout)
+    assert list(table) == list(NAMED)
+    assert set(table["jpeg"]) == {"n_images", "bilinear", "bicubic", "generator", "mse"}
 
 
 @pytest.mark.parametrize("args, fragments", [

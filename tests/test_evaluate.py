@@ -1,9 +1,12 @@
 import numpy as np
 import pytest
 
-from dcgan_sr import data, metrics
+import json
+
+from dcgan_sr import data, degrade, metrics
 from dcgan_sr.errors import UserError
-from dcgan_sr.evaluate import evaluate, evaluate_pairs, interpolate
+from dcgan_sr.evaluate import (evaluate, evaluate_pairs, format_robustness, interpolate,
+                               robustness, summarize)
 from dcgan_sr.models import build_generator
 
 
@@ -14,8 +17,8 @@ def test_evaluate_on_the_sample_matches_direct_computation(sample_dir, sample_fi
     assert set(result) == {"n_images", "bilinear", "bicubic", "model"}
     assert set(result["bicubic"]) == {"psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "hf_ratio"}
 
-    hr = np.stack(list(data.load_hr_images(sample_files[:8]).as_numpy_iterator()))
-    lr = np.asarray(data.lr_from_hr(hr))
+    photos = [degrade.read_photo(f, data.MAX_PHOTO_PIXELS) for f in sample_files[:8]]
+    lr, hr = degrade.pairs(photos, "protocol")
     bicubic = interpolate(lr, "bicubic")
     assert result["bicubic"]["psnr_rgb"] == pytest.approx(metrics.psnr(bicubic, hr).mean(), abs=1e-4)
     assert result["bicubic"]["ssim_y"] == pytest.approx(metrics.ssim(bicubic, hr, y=True).mean(), abs=1e-4)
@@ -41,3 +44,31 @@ def test_evaluate_pairs_averages_per_image_over_batches():
 def test_empty_split_is_a_user_error(sample_dir, tiny_config):
     with pytest.raises(UserError, match="no images of the 'train' split"):
         evaluate(sample_dir, {}, split="train")
+
+
+def test_robustness_table_scores_every_named_degradation(sample_dir, sample_files, tiny_config):
+    generator = build_generator(tiny_config)
+    table = robustness(sample_dir, {"tiny": generator}, limit=4, progress=lambda _: None)
+    assert list(table) == list(degrade.NAMED)
+    photos = [degrade.read_photo(f, data.MAX_PHOTO_PIXELS) for f in sample_files[:4]]
+    lr, hr = degrade.pairs(photos, "jpeg")
+    assert table["jpeg"]["bicubic"]["psnr_rgb"] == pytest.approx(
+        metrics.psnr(interpolate(lr, "bicubic"), hr).mean(), abs=1e-4)
+    text = format_robustness(table, ["tiny"])
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert len(rows) == len(degrade.NAMED) + 1  # the header and one row each
+    gain = table["nearest"]["tiny"]["psnr_rgb"] - table["nearest"]["bicubic"]["psnr_rgb"]
+    assert f"| nearest | {table['nearest']['bicubic']['psnr_rgb']:.2f} | {gain:+.2f} |" in text
+
+
+def test_a_flat_image_keeps_the_means_finite_and_the_json_valid():
+    flat = np.full((2, 128, 128, 3), 90, np.uint8)
+    result = summarize([({"same": flat, "off": flat + 1}, flat)])
+    assert result["same"]["psnr_rgb"] == metrics.PSNR_CAP
+    assert result["same"]["hf_ratio"] is None  # undefined on a flat HR, not NaN
+    json.loads(json.dumps(result, allow_nan=False))
+
+
+def test_limit_below_one_is_a_user_error(sample_dir):
+    with pytest.raises(UserError, match="--limit must be at least 1"):
+        evaluate(sample_dir, {}, limit=-1)

@@ -133,3 +133,22 @@ def test_overwrite_discards_the_old_run_and_trains_afresh(tmp_path, tiny_config,
     assert _steps_logged(out) == [2]  # the old history went with the old run
     assert not (out / "generator_mse.weights.h5").exists()  # nor did its warm-up export survive
     assert Config.load(out / "config.json") == other
+
+
+def test_realistic_run_trains_on_degraded_photos_and_saves_the_mix(tmp_path, tiny_config, celeba_dir):
+    config = dataclasses.replace(tiny_config, degradation="realistic", steps=4,
+                                 mix_jpeg_quality=(40.0, 60.0))
+    summary = train(config, celeba_dir, tmp_path / "real", verbose=0)
+    assert summary["steps_completed"] == 4 and summary["train_images"] == 24
+    saved = Config.load(tmp_path / "real" / "config.json")
+    assert saved.degradation == "realistic" and saved.mix_jpeg_quality == (40.0, 60.0)
+    assert np.isfinite(summary["val"]["psnr_rgb"])
+    assert load_generator(tmp_path / "real" / "generator.weights.h5").output_shape == (None, None, None, 3)
+
+
+def test_realistic_run_from_a_prepared_folder(tmp_path, tiny_config, celeba_dir):
+    from dcgan_sr import arrays
+    arrays.prepare(celeba_dir, tmp_path / "prepared")
+    config = dataclasses.replace(tiny_config, degradation="realistic", steps=2, pretrain_steps=0)
+    summary = train(config, tmp_path / "prepared", tmp_path / "real", verbose=0)
+    assert summary["steps_completed"] == 2 and summary["train_images"] == 24

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 from PIL import Image
 
-from dcgan_sr import data
+from dcgan_sr import data, degrade
 from dcgan_sr.errors import UserError
 from dcgan_sr.io import write_atomic
 
@@ -38,28 +38,34 @@ MANIFEST = "prepared.json"
 
 def hr_from_file(path: Path) -> np.ndarray | None:
     """uint8 128x128x3 HR crop of an image file by Pillow, or None if unreadable or too large."""
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > data.MAX_PHOTO_PIXELS:
-                return None
-            image = image.convert("RGB")
-            side = min(width, height)
-            left, top = (width - side) // 2, (height - side) // 2
-            square = image.crop((left, top, left + side, top + side))
-            return np.asarray(square.resize((data.HR_SIZE, data.HR_SIZE), Image.BICUBIC))
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
+    photo = degrade.read_photo(path, data.MAX_PHOTO_PIXELS)
+    return None if photo is None else degrade.hr_from_window(degrade.central_square(photo))
+
+
+def load_each(files: list[Path], read=hr_from_file,
+              workers: int | None = None) -> tuple[list[np.ndarray], list[Path]]:
+    """`read(file)` for every file in parallel threads, skipping (and naming in the log)
+    those it returns None for; returns (arrays, files kept)."""
+    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
+        results = list(pool.map(read, files))
+    data.report_skipped(files, [f for f, r in zip(files, results) if r is None])
+    kept = [(f, r) for f, r in zip(files, results) if r is not None]
+    return [r for _, r in kept], [f for f, _ in kept]
 
 
 def load_hr(files: list[Path], workers: int | None = None) -> tuple[np.ndarray, list[Path]]:
-    """Decode `files` in parallel threads into an N x 128 x 128 x 3 uint8 array, skipping
-    (and naming in the log) unreadable ones; returns (array, files kept)."""
-    with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
-        crops = list(pool.map(hr_from_file, files))
-    data.report_skipped(files, [f for f, c in zip(files, crops) if c is None])
-    kept = [(f, c) for f, c in zip(files, crops) if c is not None]
-    return np.stack([c for _, c in kept]), [f for f, _ in kept]
+    """Decode `files` into an N x 128 x 128 x 3 uint8 array of HR crops; returns (array, files kept)."""
+    crops, kept = load_each(files, hr_from_file, workers)
+    return np.stack(crops), kept
+
+
+def load_windows(files: list[Path]) -> list[np.ndarray]:
+    """The training windows of `files` (central squares at up to degrade.MAX_WINDOW px),
+    for the realistic mix, which degrades from the photo's own resolution."""
+    def read(path):
+        photo = degrade.read_photo(path, data.MAX_PHOTO_PIXELS)
+        return None if photo is None else degrade.training_window(photo)
+    return load_each(files, read)[0]
 
 
 def prepare(data_dir: str | Path, out_dir: str | Path, chunk: int = 2048,
@@ -179,3 +185,57 @@ class HRBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self):
         self._epoch_order()
+
+
+class DegradedBatches(keras.utils.PyDataset):
+    """(lr, hr) float batches in [-1, 1] made on the CPU by the realistic mix, for any backend.
+
+    `windows` are square uint8 images of any side (a list, or an N x S x S x 3 array):
+    shuffled each epoch, flipped left-right at random, each degraded by a fresh draw of
+    `mix` seeded by (seed, epoch, position), so a run's data are reproducible.
+    """
+
+    def __init__(self, windows, mix: degrade.RealisticMix, batch_size: int, steps: int,
+                 seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.windows, self.mix, self.batch_size, self.steps = windows, mix, batch_size, steps
+        self.seed, self.epoch = seed, 0
+        self.rng = np.random.default_rng(seed)
+        self._epoch_order()
+
+    def _epoch_order(self):
+        need = self.steps * self.batch_size
+        rounds = -(-need // len(self.windows))
+        self.order = np.concatenate([self.rng.permutation(len(self.windows))
+                                     for _ in range(rounds)])[:need]
+        self.flips = self.rng.random(need) < 0.5
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, index):
+        span = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        windows = [np.asarray(self.windows[i])[:, ::-1] if flip else np.asarray(self.windows[i])
+                   for i, flip in zip(self.order[span], self.flips[span])]
+        lr, hr = degrade.pairs(windows, self.mix, seed=self.seed * 100_003 + self.epoch,
+                               first_index=span.start)
+        return data.to_unit_range(lr), data.to_unit_range(hr)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._epoch_order()
+
+
+class PairBatches(keras.utils.PyDataset):
+    """Fixed (lr, hr) uint8 arrays as [-1, 1] batches, in order (validation)."""
+
+    def __init__(self, lr: np.ndarray, hr: np.ndarray, batch_size: int = 32, **kwargs):
+        super().__init__(**kwargs)
+        self.lr, self.hr, self.batch_size = lr, hr, batch_size
+
+    def __len__(self):
+        return -(-len(self.hr) // self.batch_size)
+
+    def __getitem__(self, index):
+        span = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return data.to_unit_range(self.lr[span]), data.to_unit_range(self.hr[span])

@@ -10,9 +10,11 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 
 from dcgan_sr import __version__
 from dcgan_sr.config import CHOICES, Config
+from dcgan_sr.degrade import NAMED
 from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.runtime import has_tensorflow, show_messages, start_tensorflow
 
@@ -25,9 +27,10 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
         elif f.type == "bool":
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                                default=None, help=f"default {f.default}")
-        elif f.type == "tuple[int, ...]":
-            group.add_argument(flag, dest=f.name, metavar="N,N,...",
-                               type=lambda s: tuple(int(v) for v in s.split(",")),
+        elif f.type.startswith("tuple["):
+            item = {"tuple[int, ...]": int, "tuple[float, ...]": float}.get(f.type, str)
+            group.add_argument(flag, dest=f.name, metavar="V,V,...",
+                               type=lambda s, item=item: tuple(item(v) for v in s.split(",")),
                                help=f"default {','.join(map(str, f.default))}")
         else:
             group.add_argument(flag, dest=f.name, type=int if f.type == "int" else float,
@@ -61,10 +64,16 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-split", default="val", help="images to validate on (default val)")
     _config_flags(p)
 
-    p = commands.add_parser("evaluate", help="PSNR/SSIM of bilinear, bicubic and a generator")
+    p = commands.add_parser("evaluate", help="PSNR/SSIM of bilinear, bicubic and generators")
     p.add_argument("--data", required=True, help="folder of CelebA images")
     p.add_argument("--split", default="test", help="train, val, test, train+val or all (default test)")
-    p.add_argument("--weights", help="preset name (gan, mse) or a .weights.h5/.keras file (default gan)")
+    p.add_argument("--weights", type=lambda s: s.split(","), metavar="W[,W...]",
+                   help="preset names or .weights.h5/.keras files, comma-separated (default: "
+                        "the default preset; with --degradation all, every preset)")
+    p.add_argument("--degradation", default="protocol", choices=(*NAMED, "all"),
+                   help="how LR is made from each photo (see README; default protocol); "
+                        "all: the robustness table")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random degradations (default 0)")
     p.add_argument("--limit", type=int, help="only the first N images of the split")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -114,11 +123,7 @@ def _run(args) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     if args.command == "evaluate":
-        from dcgan_sr.evaluate import evaluate, format_table
-        from dcgan_sr.presets import load_generator
-        result = evaluate(args.data, {"model": load_generator(args.weights)}, args.split, args.limit)
-        print(json.dumps(result, indent=2) if args.json else format_table(result))
-        return 0
+        return _evaluate(args)
     if args.command == "upscale":
         from dcgan_sr.presets import load_generator
         from dcgan_sr.upscale import upscale_files
@@ -135,6 +140,27 @@ def _run(args) -> int:
         run_demo(args.data or SAMPLE_DIR, args.out)
         return 0
     raise AssertionError(args.command)
+
+
+def _evaluate(args) -> int:
+    from dcgan_sr import evaluate
+    from dcgan_sr.presets import DEFAULT_PRESET, PRESETS, load_generator
+    names = args.weights or (list(PRESETS) if args.degradation == "all" else [DEFAULT_PRESET])
+    # A preset is named by its name; a file by its stem (or its place in the list, when two share one).
+    labels = [Path(n).name.split(".")[0] if n not in PRESETS else n for n in names]
+    if len(set(labels)) < len(labels):
+        labels = [f"model{i + 1}" for i in range(len(names))]
+    generators = {label: load_generator(name) for label, name in zip(labels, names)}
+    if args.degradation == "all":
+        table = evaluate.robustness(args.data, generators, args.split, args.limit, seed=args.seed,
+                                    progress=lambda m: print(m, file=sys.stderr))
+        print(json.dumps(table, indent=2) if args.json
+              else evaluate.format_robustness(table, list(generators)))
+        return 0
+    result = evaluate.evaluate(args.data, generators, args.split, args.limit, args.degradation,
+                               args.seed)
+    print(json.dumps(result, indent=2) if args.json else evaluate.format_table(result))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

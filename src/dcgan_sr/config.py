@@ -12,7 +12,7 @@ from pathlib import Path
 
 from dcgan_sr.errors import UserError
 
-CHOICES = {"gan_loss": ("bce", "ragan", "hinge"), "content_loss": ("none", "l1", "dfeat", "vgg"),
+CHOICES = {"degradation": ("protocol", "realistic"), "gan_loss": ("bce", "ragan", "hinge"), "content_loss": ("none", "l1", "dfeat", "vgg"),
            "upsample": ("nearest_conv", "pixelshuffle"),
            "mixed_precision": ("auto", "off", "bf16", "fp16"), "xla": ("auto", "on", "off"),
            "strategy": ("default", "mirrored", "multiworker")}
@@ -72,6 +72,25 @@ class Config:
     # Not in the seed: exponential moving average of G's weights (0 = off; e.g. 0.999);
     # the exported generator is the average.
     ema_decay: float = 0.0
+
+    # How training inputs are made from HR (dcgan_sr.degrade): "protocol" (antialiased
+    # bicubic, the benchmark; the seed's data, made properly) or "realistic" (a random mix of
+    # blur, downscaling kernels, noise and JPEG, for real low-resolution faces). The mix_*
+    # fields are the realistic mix's probabilities and ranges (noise in grey levels, blur in
+    # pixels of the photo's window); they do nothing under "protocol".
+    degradation: str = "protocol"
+    mix_protocol_prob: float = 0.1
+    mix_blur_prob: float = 0.6
+    mix_blur_sigma: tuple[float, ...] = (0.2, 2.5)
+    mix_anisotropic_prob: float = 0.5
+    mix_kernels: tuple[str, ...] = ("bicubic", "bilinear_noaa", "area", "nearest", "lanczos")
+    mix_noise_prob: float = 0.6
+    mix_noise_sigma: tuple[float, ...] = (1.0, 10.0)
+    mix_poisson_prob: float = 0.3
+    mix_grey_noise_prob: float = 0.4
+    mix_jpeg_prob: float = 0.7
+    mix_jpeg_quality: tuple[float, ...] = (30.0, 95.0)
+    mix_second_order_prob: float = 0.3
 
     # Schedule. `steps` counts every step, the MSE-only warm-up included.
     batch_size: int = 128
@@ -157,6 +176,15 @@ def _coerce(name: str, annotation: str, value, source: str):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad("a number")
         return float(value)
+    if annotation == "tuple[float, ...]":
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise bad("a list of numbers")
+        return tuple(float(v) for v in value)
+    if annotation == "tuple[str, ...]":
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return tuple(value)
     if annotation == "tuple[int, ...]":
         if not isinstance(value, (list, tuple)) or not all(
                 isinstance(v, int) and not isinstance(v, bool) for v in value):
@@ -195,5 +223,19 @@ def _range_problems(config: Config):
         yield "gen_residual_scale must be > 0"
     if not 0 <= config.label_noise < 0.5:
         yield "label_noise must be in [0, 0.5)"
+    for name in ("mix_protocol_prob", "mix_blur_prob", "mix_anisotropic_prob", "mix_noise_prob",
+                 "mix_poisson_prob", "mix_grey_noise_prob", "mix_jpeg_prob",
+                 "mix_second_order_prob"):
+        if not 0 <= getattr(config, name) <= 1:
+            yield f"{name} must be a probability in [0, 1]"
+    for name, low in (("mix_blur_sigma", 0.1), ("mix_noise_sigma", 0.0), ("mix_jpeg_quality", 1.0)):
+        bounds = getattr(config, name)
+        if len(bounds) != 2 or not low <= bounds[0] <= bounds[1]:
+            yield f"{name} must be two numbers low,high with {low:g} <= low <= high"
+    if config.mix_jpeg_quality[-1] > 100:
+        yield "mix_jpeg_quality must be at most 100"
+    unknown = set(config.mix_kernels) - {"bicubic", "bilinear_noaa", "area", "nearest", "lanczos"}
+    if not config.mix_kernels or unknown:
+        yield "mix_kernels must be a non-empty list of bicubic, bilinear_noaa, area, nearest, lanczos"
     if not 0 <= config.pretrain_steps <= config.steps:
         yield "pretrain_steps must be between 0 and steps"

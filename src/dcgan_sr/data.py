@@ -137,6 +137,11 @@ def to_model(images: tf.Tensor) -> tf.Tensor:
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
+def to_unit_range(images) -> np.ndarray:
+    """NumPy uint8 [0, 255] -> float32 [-1, 1] (to_model for arrays outside tf.data)."""
+    return np.asarray(images, np.float32) / 127.5 - 1.0
+
+
 def from_model(images) -> np.ndarray:
     """float [-1, 1] -> uint8 [0, 255], rounded."""
     return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)

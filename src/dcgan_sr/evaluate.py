@@ -1,28 +1,31 @@
-"""Mean PSNR/SSIM of bilinear, bicubic and generators on a split of a CelebA folder."""
+"""Mean PSNR/SSIM/sharpness of bilinear, bicubic and generators on a split of a face folder,
+under any named degradation of `dcgan_sr.degrade` (the protocol by default)."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from dcgan_sr import data, metrics
+from dcgan_sr import arrays, data, degrade, metrics
 from dcgan_sr.errors import UserError
+
+BATCH = 32
 
 
 def interpolate(lr: np.ndarray, method: str) -> np.ndarray:
-    """uint8 LR batch -> uint8 4x batch by classic interpolation ('bilinear' or 'bicubic')."""
-    import tensorflow as tf
-
+    """uint8 LR batch -> uint8 4x batch by classic interpolation ('bilinear' or 'bicubic'):
+    keras.ops.image.resize, the same bicubic as the generators' bicubic skip."""
     h, w = lr.shape[1] * data.SCALE, lr.shape[2] * data.SCALE
-    up = tf.image.resize(tf.cast(lr, tf.float32), (h, w), method=method)
-    return np.clip(np.round(up.numpy()), 0, 255).astype(np.uint8)
+    up = keras.ops.image.resize(np.asarray(lr, np.float32), (h, w), interpolation=method)
+    return np.clip(np.round(keras.ops.convert_to_numpy(up)), 0, 255).astype(np.uint8)
 
 
 def super_resolve(generator: keras.Model, lr: np.ndarray) -> np.ndarray:
     """uint8 LR batch -> uint8 SR batch."""
-    return data.from_model(generator(data.to_model(lr), training=False))
+    return data.from_model(generator(data.to_unit_range(lr), training=False))
 
 
 def upscale_all(lr: np.ndarray, generators: dict[str, keras.Model]) -> dict[str, np.ndarray]:
@@ -32,7 +35,10 @@ def upscale_all(lr: np.ndarray, generators: dict[str, keras.Model]) -> dict[str,
 
 
 def summarize(batches) -> dict:
-    """Mean metrics per method over an iterable of (upscaled by method, hr) uint8 batches."""
+    """Mean metrics per method over an iterable of (upscaled by method, hr) uint8 batches.
+
+    PSNR is capped at metrics.PSNR_CAP (identical images); a metric undefined for an image
+    (the HF ratio of a flat HR) is left out of its mean, so the JSON stays valid."""
     per_method: dict[str, list[dict[str, np.ndarray]]] = {}
     n = 0
     for upscaled, hr in batches:
@@ -41,9 +47,13 @@ def summarize(batches) -> dict:
             per_method.setdefault(name, []).append(metrics.per_image(sr, hr))
     result: dict = {"n_images": n}
     for name, scores in per_method.items():
-        result[name] = {key: round(float(np.mean(np.concatenate([s[key] for s in scores]))), 4)
-                        for key in scores[0]}
+        result[name] = {key: _mean(np.concatenate([s[key] for s in scores])) for key in scores[0]}
     return result
+
+
+def _mean(values: np.ndarray) -> float | None:
+    finite = values[np.isfinite(values)]
+    return round(float(np.mean(finite)), 4) if len(finite) else None
 
 
 def evaluate_pairs(pairs, generators: dict[str, keras.Model]) -> dict:
@@ -51,14 +61,42 @@ def evaluate_pairs(pairs, generators: dict[str, keras.Model]) -> dict:
     return summarize((upscale_all(np.asarray(lr), generators), np.asarray(hr)) for lr, hr in pairs)
 
 
-def evaluate(data_dir: str | Path, generators: dict[str, keras.Model], split: str = "test",
-             limit: int | None = None) -> dict:
-    """`dcgan-sr evaluate`: the degradation protocol on `split`, then metrics per method."""
+def load_photos(data_dir: str | Path, split: str = "test", limit: int | None = None) -> list[np.ndarray]:
+    """The readable photos of one split of a folder, in file order (the first `limit`)."""
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
     files = data.split_files(data.find_images(data_dir), split, data_dir)[:limit]
     if not files:
         raise UserError(f"{data_dir}: no images of the {split!r} split; pick another --split")
-    hr_images = data.load_hr_images(files)
-    return evaluate_pairs(data.evaluation_pairs(hr_images).as_numpy_iterator(), generators)
+    return arrays.load_each(files, lambda f: degrade.read_photo(f, data.MAX_PHOTO_PIXELS))[0]
+
+
+def evaluate_photos(photos: list[np.ndarray], generators: dict[str, keras.Model],
+                    degradation: str = "protocol", seed: int = 0) -> dict:
+    """Metrics of every method on `photos` degraded by `degradation` (seeded per image)."""
+    def batches():
+        for start in range(0, len(photos), BATCH):
+            lr, hr = degrade.pairs(photos[start:start + BATCH], degradation, seed, start)
+            yield upscale_all(lr, generators), hr
+    return summarize(batches())
+
+
+def evaluate(data_dir: str | Path, generators: dict[str, keras.Model], split: str = "test",
+             limit: int | None = None, degradation: str = "protocol", seed: int = 0) -> dict:
+    """`dcgan-sr evaluate`: one degradation of `split`, then metrics per method."""
+    return evaluate_photos(load_photos(data_dir, split, limit), generators, degradation, seed)
+
+
+def robustness(data_dir: str | Path, generators: dict[str, keras.Model], split: str = "test",
+               limit: int | None = None, degradations=degrade.NAMED, seed: int = 0,
+               progress=print) -> dict:
+    """`dcgan-sr evaluate --degradation all`: {degradation: evaluate result}."""
+    photos = load_photos(data_dir, split, limit)
+    table = {}
+    for name in degradations:
+        table[name] = evaluate_photos(photos, generators, name, seed)
+        progress(f"{name}: done ({len(photos)} images)")
+    return table
 
 
 def format_table(result: dict) -> str:
@@ -67,6 +105,30 @@ def format_table(result: dict) -> str:
              f"   ({result['n_images']} images, 4-px border crop)"]
     for name, row in result.items():
         if name != "n_images":
-            lines.append(f"{name:<10} {row['psnr_rgb']:>9.2f} {row['ssim_rgb']:>9.4f} "
-                         f"{row['psnr_y']:>8.2f} {row['ssim_y']:>8.4f} {row['hf_ratio']:>9.3f}")
+            lines.append(f"{name:<10} {_f(row['psnr_rgb'], 9, 2)} {_f(row['ssim_rgb'], 9, 4)} "
+                         f"{_f(row['psnr_y'], 8, 2)} {_f(row['ssim_y'], 8, 4)} "
+                         f"{_f(row['hf_ratio'], 9, 3)}")
+    return "\n".join(lines)
+
+
+def _f(value, width: int, digits: int) -> str:
+    return f"{'n/a':>{width}}" if value is None or not math.isfinite(value) else f"{value:>{width}.{digits}f}"
+
+
+def format_robustness(table: dict, methods: list[str]) -> str:
+    """Markdown: one row per degradation; bicubic's PSNR, then each method's gain over it
+    (dB), SSIM and HF ratio."""
+    n = next(iter(table.values()))["n_images"]
+    head = ["degradation", "bicubic PSNR"] + [f"`{m}` {k}" for m in methods
+                                              for k in ("ΔPSNR", "SSIM", "HF")]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for name, result in table.items():
+        bicubic = result["bicubic"]["psnr_rgb"]
+        cells = [name, f"{bicubic:.2f}"]
+        for m in methods:
+            row = result[m]
+            cells += [f"{row['psnr_rgb'] - bicubic:+.2f}", f"{row['ssim_rgb']:.4f}",
+                      f"{row['hf_ratio']:.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(f"\n{n} images; PSNR/SSIM on RGB with a 4-px border crop; ΔPSNR = method − bicubic.")
     return "\n".join(lines)

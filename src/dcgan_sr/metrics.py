@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 BORDER = 4
+# PSNR of identical images (MSE 0) is infinite; it is reported as this many dB instead.
+PSNR_CAP = 100.0
 
 
 def rgb_to_y(images: np.ndarray) -> np.ndarray:
@@ -41,7 +43,7 @@ def psnr(a, b, crop: int = BORDER, y: bool = False) -> np.ndarray:
     a, b = _prepare(a, b, crop, y)
     mse = np.mean((a - b) ** 2, axis=(1, 2, 3))
     with np.errstate(divide="ignore"):
-        return 10.0 * np.log10(255.0 ** 2 / mse)
+        return np.minimum(10.0 * np.log10(255.0 ** 2 / mse), PSNR_CAP)
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
@@ -78,8 +80,11 @@ def _laplacian_energy(y: np.ndarray) -> np.ndarray:
 
 
 def high_frequency_ratio(sr, hr, crop: int = BORDER) -> np.ndarray:
+    """NaN where HR is flat (no high frequencies): such images are left out of means."""
     sr_y, hr_y = _prepare(sr, hr, crop, y=True)
-    return _laplacian_energy(sr_y) / _laplacian_energy(hr_y)
+    hr_energy = _laplacian_energy(hr_y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(hr_energy > 1e-6, _laplacian_energy(sr_y) / hr_energy, np.nan)
 
 
 def per_image(sr, hr, crop: int = BORDER) -> dict[str, np.ndarray]:

@@ -3,6 +3,7 @@
 * `comparison_grid`: one row per face, columns LR | bilinear | super-resolved ... | HR.
 * `comparison_table`: the seed README's table, LR at its true 32x32 size beside 128x128
   bilinear and super-resolved images.
+* `robustness_grid`: one row per degradation of a face: LR as given | bicubic | presets | HR.
 * `zoomed_crops`: one face region (eyes, mouth) of several faces, enlarged, per method.
 * `training_curves`: losses and validation PSNR from a run's history.csv (matplotlib).
 * `metrics_chart`: PSNR and SSIM per method, from an `evaluate` result (matplotlib).
@@ -17,7 +18,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from dcgan_sr.io import write_atomic
 
@@ -27,6 +28,11 @@ BACKGROUND = (255, 255, 255)
 TEXT = (0, 0, 0)
 GAP = 4
 HEADER = 18
+
+
+def _font() -> ImageFont.FreeTypeFont:
+    """Pillow's bundled TrueType font (the bitmap default drops spaces)."""
+    return ImageFont.load_default(size=12)
 
 
 def save_png(image: np.ndarray | Image.Image, path: str | Path) -> Path:
@@ -57,7 +63,7 @@ def _labelled(columns: dict[str, np.ndarray], widths: list[int], height: int) ->
     draw = ImageDraw.Draw(canvas)
     x = GAP
     for (label, images), width in zip(columns.items(), widths):
-        draw.text((x, 3), label, fill=TEXT)
+        draw.text((x, 2), label, fill=TEXT, font=_font())
         for i, image in enumerate(images):
             top = HEADER + i * (height + GAP) + (height - image.shape[0]) // 2
             left = x + (width - image.shape[1]) // 2
@@ -72,6 +78,25 @@ def comparison_grid(lr: np.ndarray, hr: np.ndarray, upscaled: dict[str, np.ndarr
     size = hr.shape[1]
     columns = {"LR 32x32": nearest(lr, size // lr.shape[1]), **upscaled, "HR": hr}
     return save_png(_labelled(columns, [size] * len(columns), size), path)
+
+
+def robustness_grid(rows: dict[str, dict[str, np.ndarray]], path: str | Path,
+                    label_width: int = 96) -> Path:
+    """One row per degradation, its name on the left; columns as given (e.g. LR as given,
+    pixels replicated | bicubic | each preset | HR), each a 128x128 image."""
+    columns = list(next(iter(rows.values())))
+    size = next(iter(next(iter(rows.values())).values())).shape[0]
+    canvas = Image.new("RGB", (label_width + len(columns) * (size + GAP) + GAP,
+                               HEADER + len(rows) * (size + GAP) + GAP), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    for k, column in enumerate(columns):
+        draw.text((label_width + GAP + k * (size + GAP), 2), column, fill=TEXT, font=_font())
+    for r, (name, images) in enumerate(rows.items()):
+        top = HEADER + r * (size + GAP)
+        draw.text((GAP, top + size // 2 - 6), name, fill=TEXT, font=_font())
+        for k, column in enumerate(columns):
+            canvas.paste(Image.fromarray(images[column]), (label_width + GAP + k * (size + GAP), top))
+    return save_png(canvas, path)
 
 
 def comparison_table(lr: np.ndarray, bilinear: np.ndarray, sr: np.ndarray,

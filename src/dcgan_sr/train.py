@@ -27,7 +27,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dcgan_sr import arrays, data, execution
+from dcgan_sr import arrays, data, degrade, execution
 from dcgan_sr.callbacks import (Checkpoints, CheckpointEvery, SampleGrid, StepColumn,
                                 StopRequest)
 from dcgan_sr.config import RESUMABLE_KEYS, Config
@@ -85,8 +85,33 @@ def _split_files(config: Config, data_dir: Path, train_split: str, val_split: st
     return train_files, val_files
 
 
+def _realistic_datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
+    """The realistic mix, made on the CPU from each photo's window (dcgan_sr.degrade);
+    validation on a fixed draw of the same mix (seeded), so val PSNR measures the task."""
+    if arrays.is_prepared(data_dir):
+        log.info("realistic degradations from the prepared 128x128 crops; a folder of photos "
+                 "lets them start from the photos' own resolution")
+        train_windows = arrays.load_prepared(data_dir, train_split)
+        val_windows = arrays.load_prepared(data_dir, val_split)[: config.val_images]
+    else:
+        train_files, val_files = _split_files(config, data_dir, train_split, val_split)
+        train_windows = arrays.load_windows(train_files)
+        val_windows = arrays.load_windows(val_files)
+    mix = degrade.RealisticMix.from_config(config)
+    train_batches = arrays.DegradedBatches(train_windows, mix, config.batch_size,
+                                           steps=config.checkpoint_every, seed=config.seed,
+                                           workers=2)
+    val_lr, val_hr = degrade.pairs(val_windows, mix, seed=config.seed + 1)
+    samples = (data.to_unit_range(val_lr[:SAMPLE_IMAGES]),
+               data.to_unit_range(val_hr[:SAMPLE_IMAGES]))
+    return (train_batches, arrays.PairBatches(val_lr, val_hr), samples,
+            len(train_windows), len(val_windows))
+
+
 def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
-    """(training batches, validation batches, sample HR images, train count, val count)."""
+    """(training batches, validation batches, sample (lr, hr) in [-1, 1], train count, val count)."""
+    if config.degradation == "realistic":
+        return _realistic_datasets(config, data_dir, train_split, val_split)
     shards = 0
     if arrays.is_prepared(data_dir):
         shards = arrays.tfrecord_shards(data_dir, train_split) if has_tensorflow() else 0
@@ -102,7 +127,7 @@ def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
         hr_val = data.load_hr_images(val_files)
         val_pairs = data.evaluation_pairs(hr_val).map(
             lambda lr, hr: (data.to_model(lr), data.to_model(hr)))
-        samples = np.stack(list(hr_val.take(SAMPLE_IMAGES).as_numpy_iterator()))
+        samples = _protocol_samples(np.stack(list(hr_val.take(SAMPLE_IMAGES).as_numpy_iterator())))
         return (data.training_batches(hr_train, config.batch_size, config.seed), val_pairs,
                 samples, int(hr_train.cardinality()), int(hr_val.cardinality()))
     # uint8 HR batches, LR made on the device: from TFRecords through tf.data when a
@@ -117,8 +142,12 @@ def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
                                          steps=config.checkpoint_every, seed=config.seed,
                                          workers=4)
     val_batches = arrays.HRBatches(hr_val, 32, shuffle=False)
-    return (train_batches, val_batches, np.asarray(hr_val[:SAMPLE_IMAGES]),
+    return (train_batches, val_batches, _protocol_samples(np.asarray(hr_val[:SAMPLE_IMAGES])),
             len(hr_train), len(hr_val))
+
+
+def _protocol_samples(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return tuple(keras.ops.convert_to_numpy(x) for x in pairs_from_hr(hr))
 
 
 def _save_generator(generator: keras.Model, path: Path) -> None:
@@ -178,7 +207,7 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
                                                               indent=2) + "\n"))
     log.info("training on %s: %s", run_info["device"], how.describe())
 
-    sample_lr, sample_hr = (keras.ops.convert_to_numpy(x) for x in pairs_from_hr(samples))
+    sample_lr, sample_hr = samples
     tensorboard = has_tensorflow()
     shared_callbacks = [
         StepColumn(),

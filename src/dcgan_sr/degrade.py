@@ -1,0 +1,278 @@
+"""How a low-resolution face is made from a photo: the protocol, named real-world
+degradations, and the random `realistic` mix for training.
+
+Everything starts from the photo's *window*: its central square (for CelebA's 178x218
+aligned images, all 178 columns and rows 20-197), uint8 RGB.
+
+* HR, the target: the window resized to 128x128 with antialiased bicubic (Pillow).
+* LR, the 32x32 input, by one named degradation (deterministic for a seed):
+
+  ==============  ==========================================================================
+  protocol        HR resized to 32x32, antialiased bicubic: the benchmark, what mse/gan learn
+  bilinear_noaa   the window straight to 32x32, bilinear *without* antialiasing (how the seed
+                  made its LR: TensorFlow's default resize, half-pixel centres)
+  nearest         the window straight to 32x32, nearest neighbour
+  jpeg            protocol, then JPEG at quality 40
+  blur_noise      HR blurred (Gaussian, sigma 1 HR pixel), protocol, then Gaussian noise of
+                  sigma 4 grey levels per channel, rounded
+  misaligned      the window zoomed in by up to 20 % and its centre moved by up to 12 % of
+                  the face's side each way; HR and LR from that window by the protocol
+  naive_jpeg      bilinear_noaa, then JPEG at quality 50
+  ==============  ==========================================================================
+
+* `realistic`: for training, a random second-order mix in the spirit of BSRGAN (Zhang et
+  al., 2021) and Real-ESRGAN (Wang et al., 2021): blur (isotropic or anisotropic
+  Gaussian), a downscaling kernel drawn from antialiased bicubic, bilinear without
+  antialiasing, area, nearest and Lanczos, Gaussian or Poisson-like noise (colour or
+  grey), JPEG, and optionally a second round of noise and JPEG. Its ranges are Config
+  fields (`mix_*`), saved with every run. With a small probability an image gets the
+  protocol alone, so the benchmark stays in the training distribution.
+
+All randomness comes from a NumPy Generator; `pairs` seeds one per image from
+(seed, index), so a named degradation of a folder is the same on every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+HR_SIZE = 128
+LR_SIZE = 32
+# The realistic mix keeps a window at its own resolution up to this side (CelebA: 178).
+MAX_WINDOW = 256
+NAMED = ("protocol", "bilinear_noaa", "nearest", "jpeg", "blur_noise", "misaligned",
+         "naive_jpeg")
+# Parameters of the named degradations, as the README states them.
+JPEG_QUALITY = 40
+NAIVE_JPEG_QUALITY = 50
+BLUR_SIGMA = 1.0
+NOISE_SIGMA = 4.0
+MISALIGN_SHIFT = 0.12
+MISALIGN_ZOOM = 0.20
+KERNELS = ("bicubic", "bilinear_noaa", "area", "nearest", "lanczos")
+_PILLOW_FILTERS = {"bicubic": Image.BICUBIC, "area": Image.BOX, "lanczos": Image.LANCZOS,
+                   "nearest": Image.NEAREST}
+
+
+# --- windows and resizing ------------------------------------------------------------
+
+def central_square(photo: np.ndarray) -> np.ndarray:
+    """The central square of an HxWxC photo."""
+    h, w = photo.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return photo[top:top + side, left:left + side]
+
+
+def resize(image: np.ndarray, size: int, kernel: str = "bicubic") -> np.ndarray:
+    """uint8 HxWx3 -> uint8 size x size x 3. Pillow's filters antialias when they shrink
+    (bicubic is Keys' a = -0.5, as TensorFlow's antialiased bicubic); `bilinear_noaa`
+    samples like TensorFlow's `tf.image.resize(..., "bilinear")` without antialiasing."""
+    if kernel == "bilinear_noaa":
+        return _bilinear_no_antialias(image, size)
+    return np.asarray(Image.fromarray(image).resize((size, size), _PILLOW_FILTERS[kernel]))
+
+
+def _bilinear_weights(src: int, dst: int) -> np.ndarray:
+    """dst x src interpolation matrix, half-pixel centres, no antialiasing."""
+    centres = (np.arange(dst) + 0.5) * src / dst - 0.5
+    centres = np.clip(centres, 0, src - 1)
+    low = np.floor(centres).astype(int)
+    high = np.minimum(low + 1, src - 1)
+    frac = centres - low
+    weights = np.zeros((dst, src))
+    weights[np.arange(dst), low] += 1 - frac
+    weights[np.arange(dst), high] += frac
+    return weights
+
+
+def _bilinear_no_antialias(image: np.ndarray, size: int) -> np.ndarray:
+    rows = _bilinear_weights(image.shape[0], size)
+    cols = _bilinear_weights(image.shape[1], size)
+    out = np.tensordot(rows, image.astype(np.float64), axes=(1, 0))  # size x W x C
+    out = np.tensordot(cols, out, axes=(1, 1)).transpose(1, 0, 2)  # size x size x C
+    return _to_uint8(out)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+def hr_from_window(window: np.ndarray) -> np.ndarray:
+    return resize(window, HR_SIZE)
+
+
+def lr_from_hr(hr: np.ndarray) -> np.ndarray:
+    """The protocol's LR: antialiased bicubic."""
+    return resize(hr, LR_SIZE)
+
+
+# --- the pieces of a degradation -------------------------------------------------------
+
+def gaussian_kernel(sigma_x: float, sigma_y: float | None = None, angle: float = 0.0,
+                    size: int = 21) -> np.ndarray:
+    """A normalised size x size Gaussian, anisotropic when sigma_y differs, rotated by `angle`."""
+    sigma_y = sigma_x if sigma_y is None else sigma_y
+    axis = np.arange(size) - size // 2
+    xx, yy = np.meshgrid(axis, axis)
+    c, s = np.cos(angle), np.sin(angle)
+    u, v = c * xx + s * yy, -s * xx + c * yy
+    kernel = np.exp(-0.5 * ((u / sigma_x) ** 2 + (v / sigma_y) ** 2))
+    return kernel / kernel.sum()
+
+
+def blur(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 convolved with `kernel` (edges reflected), by FFT; rounded to uint8."""
+    pad = kernel.shape[0] // 2
+    h, w = image.shape[:2]
+    padded = np.pad(image.astype(np.float32), ((pad, pad), (pad, pad), (0, 0)), mode="reflect")
+    shape = padded.shape[:2]
+    spectrum = np.fft.rfft2(padded, axes=(0, 1)) * np.fft.rfft2(kernel, s=shape)[..., None]
+    out = np.fft.irfft2(spectrum, s=shape, axes=(0, 1))
+    return _to_uint8(out[2 * pad:2 * pad + h, 2 * pad:2 * pad + w])
+
+
+def add_noise(image: np.ndarray, sigma: float, rng: np.random.Generator, grey: bool = False,
+              poisson: bool = False) -> np.ndarray:
+    """Gaussian noise of `sigma` grey levels; Poisson-like: sigma scaled by sqrt(I / 128)
+    (shot noise, `sigma` at mid-grey); grey: the same noise in every channel."""
+    shape = image.shape[:2] + ((1,) if grey else (image.shape[2],))
+    noise = rng.standard_normal(shape) * sigma
+    x = image.astype(np.float64)
+    if poisson:
+        noise = noise * np.sqrt(np.mean(x, axis=2, keepdims=True) / 128.0 if grey else x / 128.0)
+    return _to_uint8(x + noise)
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Saved as JPEG at `quality` (Pillow, 4:2:0 chroma) and read back."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB"))
+
+
+def misaligned_window(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A square window zoomed in by up to MISALIGN_ZOOM and moved by up to MISALIGN_SHIFT
+    of the face's side each way, kept inside the photo."""
+    h, w = photo.shape[:2]
+    face = min(h, w)
+    side = max(LR_SIZE, int(round(face * (1 - rng.uniform(0, MISALIGN_ZOOM)))))
+    cy = h / 2 + rng.uniform(-MISALIGN_SHIFT, MISALIGN_SHIFT) * face
+    cx = w / 2 + rng.uniform(-MISALIGN_SHIFT, MISALIGN_SHIFT) * face
+    top = int(np.clip(round(cy - side / 2), 0, h - side))
+    left = int(np.clip(round(cx - side / 2), 0, w - side))
+    return photo[top:top + side, left:left + side]
+
+
+# --- named degradations ---------------------------------------------------------------
+
+def named(photo: np.ndarray, name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 photo (HxWx3) -> (LR 32x32x3, HR 128x128x3) by the degradation `name`."""
+    window = misaligned_window(photo, rng) if name == "misaligned" else central_square(photo)
+    hr = hr_from_window(window)
+    if name in ("protocol", "misaligned"):
+        lr = lr_from_hr(hr)
+    elif name == "bilinear_noaa":
+        lr = resize(window, LR_SIZE, "bilinear_noaa")
+    elif name == "nearest":
+        lr = resize(window, LR_SIZE, "nearest")
+    elif name == "jpeg":
+        lr = jpeg(lr_from_hr(hr), JPEG_QUALITY)
+    elif name == "blur_noise":
+        lr = add_noise(lr_from_hr(blur(hr, gaussian_kernel(BLUR_SIGMA))), NOISE_SIGMA, rng)
+    elif name == "naive_jpeg":
+        lr = jpeg(resize(window, LR_SIZE, "bilinear_noaa"), NAIVE_JPEG_QUALITY)
+    else:
+        raise ValueError(f"unknown degradation {name!r}; known: {', '.join(NAMED)}")
+    return lr, hr
+
+
+# --- the realistic mix -----------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class RealisticMix:
+    """The ranges of the training mix (Config's `mix_*` fields; see dcgan_sr.config)."""
+    protocol_prob: float = 0.1
+    blur_prob: float = 0.6
+    blur_sigma: tuple[float, float] = (0.2, 2.5)
+    anisotropic_prob: float = 0.5
+    kernels: tuple[str, ...] = KERNELS
+    noise_prob: float = 0.6
+    noise_sigma: tuple[float, float] = (1.0, 10.0)
+    poisson_prob: float = 0.3
+    grey_noise_prob: float = 0.4
+    jpeg_prob: float = 0.7
+    jpeg_quality: tuple[float, float] = (30.0, 95.0)
+    second_order_prob: float = 0.3
+
+    @classmethod
+    def from_config(cls, config) -> "RealisticMix":
+        return cls(**{f.name: getattr(config, f"mix_{f.name}") for f in dataclasses.fields(cls)})
+
+
+def realistic(window: np.ndarray, mix: RealisticMix,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 square window -> (LR, HR) by one random draw of the mix."""
+    hr = hr_from_window(window)
+    if rng.random() < mix.protocol_prob:
+        return lr_from_hr(hr), hr
+    image = window
+    if rng.random() < mix.blur_prob:
+        sigma_x = rng.uniform(*mix.blur_sigma)
+        sigma_y = rng.uniform(*mix.blur_sigma) if rng.random() < mix.anisotropic_prob else sigma_x
+        image = blur(image, gaussian_kernel(sigma_x, sigma_y, rng.uniform(0, np.pi)))
+    lr = resize(image, LR_SIZE, mix.kernels[rng.integers(len(mix.kernels))])
+    for order in range(2):
+        if order == 1 and rng.random() >= mix.second_order_prob:
+            break
+        if rng.random() < mix.noise_prob:
+            lr = add_noise(lr, rng.uniform(*mix.noise_sigma), rng,
+                           grey=rng.random() < mix.grey_noise_prob,
+                           poisson=rng.random() < mix.poisson_prob)
+        if rng.random() < mix.jpeg_prob:
+            lr = jpeg(lr, round(rng.uniform(*mix.jpeg_quality)))
+    return lr, hr
+
+
+# --- many images -------------------------------------------------------------------------
+
+def pairs(images, degradation: str | RealisticMix, seed: int = 0,
+          first_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(LR, HR) uint8 batches of photos (a named degradation) or of square windows (a
+    RealisticMix); image i draws from a Generator seeded by (seed, first_index + i)."""
+    def one(i_image):
+        i, image = i_image
+        rng = np.random.default_rng([seed, first_index + i])
+        if isinstance(degradation, RealisticMix):
+            return realistic(np.asarray(image), degradation, rng)
+        return named(np.asarray(image), degradation, rng)
+
+    with ThreadPoolExecutor(2) as pool:
+        made = list(pool.map(one, enumerate(images)))
+    return np.stack([lr for lr, _ in made]), np.stack([hr for _, hr in made])
+
+
+def read_photo(path: str | Path, max_pixels: int) -> np.ndarray | None:
+    """An image file as uint8 RGB (EXIF orientation applied), or None if unreadable or
+    larger than `max_pixels`."""
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > max_pixels:
+                return None
+            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
+def training_window(photo: np.ndarray) -> np.ndarray:
+    """The central square, shrunk (antialiased bicubic) to MAX_WINDOW when larger."""
+    window = central_square(photo)
+    return window if window.shape[0] <= MAX_WINDOW else resize(window, MAX_WINDOW)

@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from dcgan_sr import arrays, data, degrade, metrics
+from dcgan_sr.config import Config
+
+
+@pytest.fixture(scope="module")
+def photos(sample_files):
+    return [degrade.read_photo(f, data.MAX_PHOTO_PIXELS) for f in sample_files[:8]]
+
+
+def bicubic_psnr(lr, hr):
+    up = np.stack([np.asarray(Image.fromarray(x).resize((128, 128), Image.BICUBIC)) for x in lr])
+    return metrics.psnr(up, hr).mean()
+
+
+@pytest.mark.parametrize("name", degrade.NAMED)
+def test_each_named_degradation_has_the_shapes_and_is_seeded(photos, name):
+    lr, hr = degrade.pairs(photos, name, seed=3)
+    assert lr.shape == (8, 32, 32, 3) and hr.shape == (8, 128, 128, 3)
+    assert lr.dtype == hr.dtype == np.uint8
+    again_lr, again_hr = degrade.pairs(photos, name, seed=3)
+    assert np.array_equal(lr, again_lr) and np.array_equal(hr, again_hr)
+    # A real face keeps its range: not all black, white or constant.
+    assert 0 < lr.mean() < 255 and lr.std() > 10
+
+
+@pytest.mark.parametrize("name", ["blur_noise", "misaligned"])
+def test_random_degradations_change_with_the_seed(photos, name):
+    assert not np.array_equal(degrade.pairs(photos, name, seed=0)[0],
+                              degrade.pairs(photos, name, seed=1)[0])
+
+
+def test_protocol_is_pillows_antialiased_bicubic_and_tensorflows(photos, sample_files):
+    lr, hr = degrade.pairs(photos, "protocol")
+    for photo, low, high in zip(photos, lr, hr):
+        square = Image.fromarray(degrade.central_square(photo))
+        pillow_hr = square.resize((128, 128), Image.BICUBIC)
+        assert np.array_equal(high, np.asarray(pillow_hr))
+        assert np.array_equal(low, np.asarray(pillow_hr.resize((32, 32), Image.BICUBIC)))
+    # The TensorFlow route (tf.data training) gives nearly the same pixels: JPEG decoders
+    # and fixed-point resampling differ by a few grey levels at a few pixels.
+    tf_hr = np.stack(list(data.load_hr_images(sample_files[:8]).as_numpy_iterator()))
+    tf_lr = np.asarray(data.lr_from_hr(tf_hr))
+    for ours, theirs in ((hr, tf_hr), (lr, tf_lr)):
+        difference = np.abs(theirs.astype(int) - ours)
+        assert difference.max() <= 6 and difference.mean() < 0.3
+
+
+def test_naive_downscales_match_tensorflow_without_antialiasing(photos):
+    window = degrade.central_square(photos[0])
+    for kernel, method in (("bilinear_noaa", "bilinear"), ("nearest", "nearest")):
+        ours = degrade.resize(window, 32, kernel).astype(int)
+        reference = tf.image.resize(window, (32, 32), method=method, antialias=False)
+        reference = np.clip(np.round(reference.numpy()), 0, 255).astype(int)
+        assert np.abs(ours - reference).max() <= 1, kernel
+
+
+def test_naive_downscales_alias_and_jpeg_loses_detail(photos):
+    """Each named degradation makes bicubic worse than the protocol does (the point of
+    the robustness table), except misaligned, which moves the window, not the pixels."""
+    protocol = bicubic_psnr(*degrade.pairs(photos, "protocol"))
+    for name in ("bilinear_noaa", "nearest", "jpeg", "blur_noise", "naive_jpeg"):
+        assert bicubic_psnr(*degrade.pairs(photos, name)) < protocol - 0.3, name
+
+
+def test_blur_noise_adds_noise_of_the_stated_sigma(photos):
+    clean = degrade.lr_from_hr(degrade.blur(degrade.hr_from_window(degrade.central_square(photos[0])),
+                                            degrade.gaussian_kernel(degrade.BLUR_SIGMA)))
+    noisy, _ = degrade.named(photos[0], "blur_noise", np.random.default_rng(0))
+    assert abs((noisy.astype(float) - clean).std() - degrade.NOISE_SIGMA) < 0.5
+
+
+def test_misaligned_window_stays_inside_and_zooms_at_most_20_percent(photos):
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        window = degrade.misaligned_window(photos[0], rng)
+        assert window.shape[0] == window.shape[1]
+        assert 0.8 * 178 - 1 <= window.shape[0] <= 178
+
+
+def test_gaussian_kernel_is_normalised_and_anisotropic_when_asked():
+    iso = degrade.gaussian_kernel(2.0)
+    assert iso.sum() == pytest.approx(1.0) and np.allclose(iso, iso.T)
+    aniso = degrade.gaussian_kernel(3.0, 0.5, angle=0.0)
+    assert aniso.sum() == pytest.approx(1.0)
+    assert aniso[10, :].sum() > aniso[:, 10].sum()  # wide along x, narrow along y
+
+
+def test_realistic_mix_is_seeded_varied_and_in_range(photos):
+    windows = [degrade.training_window(p) for p in photos]
+    mix = degrade.RealisticMix()
+    lr, hr = degrade.pairs(windows, mix, seed=0)
+    assert lr.shape == (8, 32, 32, 3) and hr.shape == (8, 128, 128, 3) and lr.dtype == np.uint8
+    assert np.array_equal(lr, degrade.pairs(windows, mix, seed=0)[0])
+    assert not np.array_equal(lr, degrade.pairs(windows, mix, seed=1)[0])
+    # The HR target is always the protocol's, whatever the draw.
+    assert np.array_equal(hr, degrade.pairs(photos, "protocol")[1])
+    # With every probability at 0 the mix is one clean downscale by the kernel.
+    plain = degrade.RealisticMix(protocol_prob=0, blur_prob=0, noise_prob=0, jpeg_prob=0,
+                                 kernels=("nearest",))
+    assert np.array_equal(degrade.pairs(windows, plain)[0],
+                          degrade.pairs(photos, "nearest")[0])
+
+
+def test_mix_ranges_come_from_the_config_and_are_validated():
+    config = Config(degradation="realistic", mix_jpeg_quality=(50.0, 60.0), mix_kernels=("area",))
+    mix = degrade.RealisticMix.from_config(config)
+    assert mix.jpeg_quality == (50.0, 60.0) and mix.kernels == ("area",)
+    assert Config.from_dict(config.to_dict()) == config
+    for bad in ({"mix_jpeg_quality": [90, 10]}, {"mix_blur_prob": 1.5},
+                {"mix_kernels": ["bicubic", "sinc"]}, {"mix_noise_sigma": [1.0]}):
+        with pytest.raises(Exception, match="mix_"):
+            Config.from_dict(bad)
+
+
+def test_degraded_batches_are_reproducible_model_range_pairs(photos):
+    windows = [degrade.training_window(p) for p in photos]
+    make = lambda: arrays.DegradedBatches(windows, degrade.RealisticMix(), 4, steps=3, seed=5)
+    first, second = make(), make()
+    lr, hr = first[1]
+    assert lr.shape == (4, 32, 32, 3) and hr.shape == (4, 128, 128, 3)
+    assert lr.min() >= -1 and lr.max() <= 1 and hr.min() >= -1 and hr.max() <= 1
+    assert np.array_equal(lr, second[1][0]) and np.array_equal(hr, second[1][1])
+    first.on_epoch_end()
+    assert not np.array_equal(first[1][0], lr)  # a new epoch draws anew
