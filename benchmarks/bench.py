@@ -120,16 +120,7 @@ def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
     files = (files * (images // len(files) + 1))[:images]
     result = {}
     start = time.perf_counter()
-    if has_tensorflow():  # tf.data: read, decode, crop, resize every image, as each epoch would
-        import tensorflow as tf
-        paths = tf.data.Dataset.from_tensor_slices([str(f) for f in files])
-        dataset = (paths.map(lambda p: data.hr_from_photo(data.decode(tf.io.read_file(p))),
-                             num_parallel_calls=tf.data.AUTOTUNE)
-                   .batch(batch).prefetch(tf.data.AUTOTUNE))
-        for _ in dataset:
-            pass
-    else:  # Pillow in threads
-        arrays.load_hr(files)
+    arrays.load_hr(files)  # Pillow in threads: read, decode, crop, resize every image
     result["jpeg"] = images / (time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "all"
@@ -149,7 +140,7 @@ def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
             from dcgan_sr import records
             dataset = data.training_batches(
                 records.read_shards(Path(tmp) / "prepared", "train", shards),
-                batch, seed=0, lr_on_device=True).take(images // batch)
+                batch, seed=0).take(images // batch)
             start = time.perf_counter()
             for _ in dataset:
                 pass

@@ -6,13 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_sr import arrays, data
+from dcgan_sr import arrays
 from dcgan_sr.resize import downscale_bicubic
 
 jax = pytest.importorskip("jax")
@@ -71,8 +70,7 @@ def test_jax_and_tensorflow_steps_agree_and_weights_travel(tmp_path, tiny_config
 
 
 def test_protocol_resize_in_keras_ops_matches_tensorflow(sample_files):
-    hr = np.stack([data.hr_from_photo(data.decode(tf.io.read_file(str(f)))).numpy()
-                   for f in sample_files[:16]]).astype(np.float32)
+    hr = arrays.load_hr(sample_files[:16])[0].astype(np.float32)
     reference = tf.image.resize(hr, (32, 32), method="bicubic", antialias=True).numpy()
     ours = np.asarray(downscale_bicubic(hr))
     assert np.abs(ours - reference).max() < 1e-3
@@ -85,11 +83,9 @@ def test_prepare_writes_memory_mapped_splits_and_resumes(tmp_path, celeba_dir, c
                                   "val": {"images": 8, "skipped": 0}}
     train = arrays.load_prepared(tmp_path / "prepared", "train")
     assert isinstance(train, np.memmap) and train.shape == (24, 128, 128, 3)
-    # Pillow's crops are TensorFlow's to within two grey levels, almost all equal.
+    # The prepared crops are the protocol's HR, made once.
     first = sorted(celeba_dir.glob("*.jpg"))[0]
-    reference = data.hr_from_photo(data.decode(tf.io.read_file(str(first)))).numpy()
-    difference = np.abs(train[0].astype(int) - reference)
-    assert difference.max() <= 2 and difference.mean() < 0.25
+    assert np.array_equal(train[0], arrays.hr_from_file(first))
     with caplog.at_level("INFO", logger="dcgan_sr"):
         arrays.prepare(celeba_dir, tmp_path / "prepared")
     assert "exists: kept" in caplog.text

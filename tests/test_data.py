@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from dcgan_sr import data
+from dcgan_sr import arrays, data, degrade
 from dcgan_sr.errors import UserError
 
 
@@ -22,21 +22,20 @@ def pillow_protocol(path):
 
 
 def test_celeba_crop_is_rows_20_to_197():
-    image = tf.reshape(tf.range(218 * 178 * 1), (218, 178, 1))
-    square = data.center_square(image).numpy()
+    image = np.arange(218 * 178).reshape(218, 178, 1)
+    square = degrade.central_square(image)
     assert square.shape == (178, 178, 1)
     assert square[0, 0, 0] == 20 * 178 and square[-1, 0, 0] == 197 * 178
 
 
-def test_protocol_matches_pillow_on_real_faces(sample_files):
-    for path in sample_files[:16]:
+def test_protocol_is_the_readmes_pillow_recipe_on_real_faces(sample_files):
+    photos = [degrade.read_photo(p, data.MAX_PHOTO_PIXELS) for p in sample_files[:16]]
+    lr, hr = degrade.pairs(photos, "protocol")
+    crops, _ = arrays.load_hr(sample_files[:16])
+    for path, low, high, crop in zip(sample_files, lr, hr, crops):
         hr_pil, lr_pil = pillow_protocol(path)
-        photo = data.decode(tf.io.read_file(str(path)))
-        hr = data.hr_from_photo(photo).numpy()
-        lr = data.lr_from_hr(hr).numpy()
-        assert hr.shape == (128, 128, 3) and lr.shape == (32, 32, 3)
-        assert np.abs(hr.astype(int) - hr_pil).mean() < 1.0, path
-        assert np.abs(lr.astype(int) - lr_pil).mean() < 1.0, path
+        assert np.array_equal(high, hr_pil) and np.array_equal(crop, hr_pil), path
+        assert np.array_equal(low, lr_pil), path
 
 
 def test_nested_kaggle_layout_is_found(tmp_path, sample_files):
@@ -84,22 +83,20 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path, sample_files, caplog
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     with caplog.at_level(logging.WARNING, logger="dcgan_sr"):
-        hr = data.load_hr_images(good + [truncated, text, empty])
-    assert int(hr.cardinality()) == 3
-    assert len(list(hr)) == 3
+        hr, kept = arrays.load_hr(good + [truncated, text, empty])
+    assert hr.shape == (3, 128, 128, 3) and kept == good
     assert "skipped 3 unreadable or oversized image(s) of 6" in caplog.text
 
 
-def test_training_batches_shapes_and_ranges(sample_files):
-    hr = data.load_hr_images(sample_files[:8])
-    lr_batch, hr_batch = next(iter(data.training_batches(hr, batch_size=4, seed=0)))
-    assert lr_batch.shape == (4, 32, 32, 3) and hr_batch.shape == (4, 128, 128, 3)
-    for batch in (lr_batch, hr_batch):
-        assert batch.dtype == tf.float32
-        assert -1.0 <= float(tf.reduce_min(batch)) and float(tf.reduce_max(batch)) <= 1.0
-    # LR is the protocol's downscale of the (possibly flipped) HR.
-    expected = data.to_model(data.lr_from_hr(data.from_model(hr_batch.numpy())))
-    np.testing.assert_allclose(lr_batch.numpy(), expected.numpy(), atol=1e-6)
+def test_tf_data_training_batches_shuffle_and_flip_uint8_hr(sample_files):
+    crops, _ = arrays.load_hr(sample_files[:8])
+    batches = data.training_batches(tf.data.Dataset.from_tensor_slices(crops), batch_size=4, seed=0)
+    seen = np.concatenate([b.numpy() for b in batches.take(4)])
+    assert seen.shape == (16, 128, 128, 3) and seen.dtype == np.uint8
+    as_given = {c.tobytes() for c in crops}
+    mirrored = {c[:, ::-1].tobytes() for c in crops}
+    assert all(s.tobytes() in as_given | mirrored for s in seen)
+    assert any(s.tobytes() in mirrored - as_given for s in seen)  # some were flipped
 
 
 def test_model_range_round_trip():

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 
-from dcgan_sr import data
-from dcgan_sr.gan import SRGAN, psnr
+from dcgan_sr import arrays
+from dcgan_sr.gan import SRGAN, pairs_from_hr, psnr
 from dcgan_sr.models import build_discriminator, build_generator
 
 
@@ -15,8 +15,8 @@ def _gan(config):
 
 
 def _batch(sample_files, n=4):
-    hr = data.load_hr_images(sample_files[:n])
-    return next(iter(data.training_batches(hr, batch_size=n, seed=0)))
+    hr, _ = arrays.load_hr(sample_files[:n])
+    return pairs_from_hr(hr)
 
 
 def test_adversarial_step_updates_generator_and_discriminator(tiny_config, sample_files):

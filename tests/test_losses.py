@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from dcgan_sr import data, losses
+from dcgan_sr import arrays, losses
 from dcgan_sr.config import Config
 from dcgan_sr.errors import UserError
-from dcgan_sr.gan import SRGAN
+from dcgan_sr.gan import SRGAN, pairs_from_hr
 from dcgan_sr.models import build_discriminator, build_generator
 
 RNG = np.random.default_rng(0)
@@ -64,8 +64,8 @@ def test_a_training_step_with_each_option(tiny_config, sample_files, changes):
     gan = SRGAN(build_generator(config), build_discriminator(config), config, vgg_weights=None)
     gan.compile()
     gan.set_adversarial(True)
-    hr = data.load_hr_images(sample_files[:4])
-    lr_batch, hr_batch = next(iter(data.training_batches(hr, 4, seed=0)))
+    hr, _ = arrays.load_hr(sample_files[:4])
+    lr_batch, hr_batch = pairs_from_hr(hr)
     before = [w.copy() for w in gan.generator.get_weights()]
     logs = gan.train_on_batch(lr_batch, hr_batch, return_dict=True)
     assert all(np.isfinite(v) for v in logs.values()), logs

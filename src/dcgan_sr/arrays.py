@@ -25,7 +25,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image
 
 from dcgan_sr import data, degrade
 from dcgan_sr.errors import UserError
@@ -219,7 +218,7 @@ class DegradedBatches(keras.utils.PyDataset):
                    for i, flip in zip(self.order[span], self.flips[span])]
         lr, hr = degrade.pairs(windows, self.mix, seed=self.seed * 100_003 + self.epoch,
                                first_index=span.start)
-        return data.to_unit_range(lr), data.to_unit_range(hr)
+        return data.to_model(lr), data.to_model(hr)
 
     def on_epoch_end(self):
         self.epoch += 1
@@ -238,4 +237,4 @@ class PairBatches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         span = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        return data.to_unit_range(self.lr[span]), data.to_unit_range(self.hr[span])
+        return data.to_model(self.lr[span]), data.to_model(self.hr[span])

@@ -36,14 +36,15 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-HR_SIZE = 128
-LR_SIZE = 32
+from dcgan_sr.data import HR_SIZE, LR_SIZE
+
 # The realistic mix keeps a window at its own resolution up to this side (CelebA: 178).
 MAX_WINDOW = 256
 NAMED = ("protocol", "bilinear_noaa", "nearest", "jpeg", "blur_noise", "misaligned",
@@ -264,7 +265,10 @@ def read_photo(path: str | Path, max_pixels: int) -> np.ndarray | None:
     """An image file as uint8 RGB (EXIF orientation applied), or None if unreadable or
     larger than `max_pixels`."""
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            image = Image.open(path)
+        with image:
             if image.width * image.height > max_pixels:
                 return None
             return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))

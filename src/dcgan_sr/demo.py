@@ -36,6 +36,13 @@ def load_photos(data_dir: str | Path) -> tuple[list[Path], list[np.ndarray]]:
     return files, photos
 
 
+def load_pairs(data_dir: str | Path, degradation: str = "protocol"
+               ) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """Every readable image of a folder as (files, LR, HR) uint8 arrays, by a named degradation."""
+    files, photos = load_photos(data_dir)
+    return (files, *degrade.pairs(photos, degradation))
+
+
 def robustness_rows(photo: np.ndarray, generators: dict) -> dict[str, dict[str, np.ndarray]]:
     """One face under every named degradation: LR as given, bicubic, each generator, HR."""
     rows = {}

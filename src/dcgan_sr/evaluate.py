@@ -25,7 +25,7 @@ def interpolate(lr: np.ndarray, method: str) -> np.ndarray:
 
 def super_resolve(generator: keras.Model, lr: np.ndarray) -> np.ndarray:
     """uint8 LR batch -> uint8 SR batch."""
-    return data.from_model(generator(data.to_unit_range(lr), training=False))
+    return data.from_model(generator(data.to_model(lr), training=False))
 
 
 def upscale_all(lr: np.ndarray, generators: dict[str, keras.Model]) -> dict[str, np.ndarray]:

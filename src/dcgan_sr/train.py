@@ -12,9 +12,10 @@ A run folder holds everything of one run:
     summary.json           steps_completed, wall time, final validation metrics
 
 Running the same command again resumes from the last checkpoint. `--data` is a folder
-of images (decoded once into memory: tf.data under TensorFlow, Pillow otherwise) or a
-folder written by `dcgan-sr prepare` (memory-mapped, nothing decoded; under TensorFlow its
-TFRecord shards through tf.data when it has them).
+of images (decoded once into memory by Pillow) or a folder written by `dcgan-sr prepare`
+(memory-mapped, nothing decoded; under TensorFlow its TFRecord shards through tf.data when
+it has them). LR inputs: by the protocol, made on the device by the train step; by the
+realistic mix (`degradation="realistic"`), made on the CPU by `dcgan_sr.degrade`.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def _realistic_datasets(config: Config, data_dir: Path, train_split: str, val_sp
                                            steps=config.checkpoint_every, seed=config.seed,
                                            workers=2)
     val_lr, val_hr = degrade.pairs(val_windows, mix, seed=config.seed + 1)
-    samples = (data.to_unit_range(val_lr[:SAMPLE_IMAGES]),
-               data.to_unit_range(val_hr[:SAMPLE_IMAGES]))
+    samples = (data.to_model(val_lr[:SAMPLE_IMAGES]),
+               data.to_model(val_hr[:SAMPLE_IMAGES]))
     return (train_batches, arrays.PairBatches(val_lr, val_hr), samples,
             len(train_windows), len(val_windows))
 
@@ -112,31 +113,22 @@ def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
     """(training batches, validation batches, sample (lr, hr) in [-1, 1], train count, val count)."""
     if config.degradation == "realistic":
         return _realistic_datasets(config, data_dir, train_split, val_split)
+    # uint8 HR crops (prepared and memory-mapped, or decoded once by Pillow), batched with
+    # flips; the protocol's LR is made from them on the device by the train step.
     shards = 0
     if arrays.is_prepared(data_dir):
         shards = arrays.tfrecord_shards(data_dir, train_split) if has_tensorflow() else 0
         hr_train = arrays.load_prepared(data_dir, train_split)
         hr_val = arrays.load_prepared(data_dir, val_split)[: config.val_images]
-    elif not has_tensorflow():
+    else:
         train_files, val_files = _split_files(config, data_dir, train_split, val_split)
         hr_train, _ = arrays.load_hr(train_files)
         hr_val, _ = arrays.load_hr(val_files)
-    else:  # tf.data: decode in parallel once into memory, LR made on the CPU
-        train_files, val_files = _split_files(config, data_dir, train_split, val_split)
-        hr_train = data.load_hr_images(train_files)
-        hr_val = data.load_hr_images(val_files)
-        val_pairs = data.evaluation_pairs(hr_val).map(
-            lambda lr, hr: (data.to_model(lr), data.to_model(hr)))
-        samples = _protocol_samples(np.stack(list(hr_val.take(SAMPLE_IMAGES).as_numpy_iterator())))
-        return (data.training_batches(hr_train, config.batch_size, config.seed), val_pairs,
-                samples, int(hr_train.cardinality()), int(hr_val.cardinality()))
-    # uint8 HR batches, LR made on the device: from TFRecords through tf.data when a
-    # prepared folder has them, else from the NumPy arrays (prepared, or decoded by Pillow)
-    if shards:
+    if shards:  # tf.data over TFRecord shards: what a multi-worker strategy reads
         from dcgan_sr import records
         log.info("training images from %d TFRecord files of %s", shards, data_dir)
         train_batches = data.training_batches(records.read_shards(data_dir, train_split, shards),
-                                              config.batch_size, config.seed, lr_on_device=True)
+                                              config.batch_size, config.seed)
     else:
         train_batches = arrays.HRBatches(hr_train, config.batch_size,
                                          steps=config.checkpoint_every, seed=config.seed,
