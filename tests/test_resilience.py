@@ -1,5 +1,6 @@
 """Training survives SIGKILL at random points and Ctrl-C, losing at most one checkpoint interval."""
 
+import csv
 import dataclasses
 import json
 import os
@@ -68,15 +69,22 @@ def test_sigkill_at_random_points_then_resume_to_the_exact_step(tmp_path, celeba
             assert f"resuming {out} from step {kills[-2]}" in output(log)
     print("checkpoints at each kill:", kills)
     assert len(kills) >= 2, f"too few kills landed: {kills}"
+    # And latest.json itself corrupted (a disk that lost its last write): the newest
+    # checkpoint in the folder is found by scanning it.
+    (out / "checkpoints" / "latest.json").write_text('{"file": "ckpt-00')
 
     proc, log = start(tmp_path, celeba_dir, config, out)
     assert proc.wait(timeout=300) == 0, output(log)
     text = output(log)
     # It resumed from the checkpoint on disk at the kill: at most one interval was redone.
+    assert "latest.json is unreadable" in text
     assert f"resuming {out} from step {kills[-1]}" in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps_completed"] == STEPS
     assert (out / "generator.weights.h5").is_file() and (out / "generator_mse.weights.h5").is_file()
+    with open(out / "history.csv") as handle:
+        steps = [int(float(row["step"])) for row in csv.DictReader(handle)]
+    assert len(steps) == len(set(steps)) and steps[-1] == STEPS, steps  # no step twice
 
 
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, celeba_dir, tiny_config):

@@ -9,6 +9,7 @@ needs them (at a checkpoint or an epoch's end), never on every step.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import signal
@@ -20,9 +21,11 @@ import keras
 import numpy as np
 
 from dcgan_sr.data import from_model
-from dcgan_sr.errors import TrainingInterrupted
+from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.io import write_atomic
 from dcgan_sr.plots import save_png, tile
+
+log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake",
                    "val_psnr", "val_mse")
@@ -30,35 +33,78 @@ HISTORY_COLUMNS = ("g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", 
 
 class Checkpoints:
     """The GAN's whole training state (G, D, both optimisers with their step counters)
-    as `ckpt-<step>.weights.h5` files in one folder, the last `keep` of them, and
-    `latest.json` naming the newest (with the run's accumulated wall time).
-    Each file is complete or absent: written under a temporary name, then renamed."""
+    as `ckpt-<step>.weights.h5` files in one folder, the last `keep` of them, each with
+    `ckpt-<step>.json` (its step and the run's accumulated wall time), and `latest.json`
+    naming the newest. Each file is complete or absent: written under a temporary name,
+    then renamed.
+
+    Restoring tries the newest checkpoint first (the one `latest.json` names, else the
+    highest step found in the folder) and falls back to older ones that load, saying
+    which one it skipped and why; it never silently starts again from step 0.
+    """
 
     def __init__(self, folder: Path, keep: int = 2):
         self.folder, self.keep = Path(folder), keep
 
+    def files(self) -> list[Path]:
+        """The checkpoint files present, newest first."""
+        return sorted(self.folder.glob("ckpt-*.weights.h5"), reverse=True)
+
     def latest(self) -> dict | None:
-        index = self.folder / "latest.json"
-        if not index.is_file():
+        """`latest.json` when it is readable and its checkpoint exists, else None."""
+        try:
+            latest = json.loads((self.folder / "latest.json").read_text())
+            return latest if (self.folder / latest["file"]).is_file() else None
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        latest = json.loads(index.read_text())
-        return latest if (self.folder / latest["file"]).is_file() else None
 
     def save(self, gan: keras.Model, step: int, wall_seconds: float) -> Path:
         path = self.folder / f"ckpt-{step:07d}.weights.h5"
         write_atomic(path, gan.save_weights)
         entry = {"file": path.name, "step": step, "wall_seconds": round(wall_seconds, 3)}
-        write_atomic(self.folder / "latest.json",
-                     lambda tmp: Path(tmp).write_text(json.dumps(entry) + "\n"))
-        for old in sorted(self.folder.glob("ckpt-*.weights.h5"))[:-self.keep]:
+        for index in (path.with_name(f"ckpt-{step:07d}.json"), self.folder / "latest.json"):
+            write_atomic(index, lambda tmp: Path(tmp).write_text(json.dumps(entry) + "\n"))
+        for old in self.files()[self.keep:]:
             old.unlink()
+            old.with_name(old.name.replace(".weights.h5", ".json")).unlink(missing_ok=True)
         return path
 
-    def restore(self, gan: keras.Model) -> float:
-        """Load the newest checkpoint into `gan`; returns the wall time it had run."""
+    def _wall_seconds(self, path: Path) -> float:
+        try:
+            return float(json.loads(path.with_name(
+                path.name.replace(".weights.h5", ".json")).read_text())["wall_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("%s: no readable record of its wall time; counting from 0 s", path.name)
+            return 0.0
+
+    def restore(self, gan: keras.Model) -> float | None:
+        """Load the newest checkpoint that loads into `gan`; returns the wall time it had
+        run, or None when the folder holds no checkpoint at all. Raises UserError when
+        there are checkpoints and none of them loads."""
         latest = self.latest()
-        gan.load_weights(self.folder / latest["file"])
-        return float(latest["wall_seconds"])
+        candidates = self.files()
+        if latest is None and (self.folder / "latest.json").exists():
+            log.warning("%s is unreadable or names a missing file; looking for checkpoints "
+                        "in the folder", self.folder / "latest.json")
+        elif latest is not None:  # trust latest.json's choice first
+            chosen = self.folder / latest["file"]
+            candidates = [chosen] + [c for c in candidates if c != chosen]
+        problems = []
+        for path in candidates:
+            try:
+                gan.load_weights(path)
+            except Exception as error:  # h5py and Keras raise several types for a bad file
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                log.warning("%s could not be loaded (%s); trying an older checkpoint", path, reason)
+                problems.append(path.name)
+                continue
+            if problems:
+                log.warning("resuming from %s instead of %s", path.name, ", ".join(problems))
+            return self._wall_seconds(path)
+        if problems:
+            raise UserError(f"{self.folder}: no checkpoint could be loaded ({', '.join(problems)}); "
+                            "pass --overwrite to discard the run and start afresh")
+        return None
 
 
 class StopRequest:

@@ -171,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         print(f"dcgan-sr: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the file system: a full disk, a read-only or missing folder
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"dcgan-sr: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
     except TrainingInterrupted as error:
         print(f"dcgan-sr: {error}", file=sys.stderr)
         return 130

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 from dcgan_sr.errors import UserError
@@ -194,6 +195,13 @@ def _coerce(name: str, annotation: str, value, source: str):
 
 
 def _range_problems(config: Config):
+    for f in dataclasses.fields(config):
+        values = getattr(config, f.name)
+        values = values if isinstance(values, tuple) else (values,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            yield f"{f.name} must be a finite number"
+    if not 0 <= config.seed < 2 ** 32:
+        yield "seed must be between 0 and 2**32 - 1"
     positive = ["gen_head_filters", "gen_up_filters", "gen_head_kernel", "gen_out_kernel",
                 "disc_head_filters", "disc_conv_filters", "disc_dense_units",
                 "batch_size", "steps", "checkpoint_every", "val_images",

@@ -20,10 +20,18 @@ realistic mix (`degradation="realistic"`), made on the CPU by `dcgan_sr.degrade`
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
 import logging
 import math
+import os
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX
+    fcntl = None
 
 import keras
 import numpy as np
@@ -50,23 +58,56 @@ def build_gan(config: Config, jit_compile: bool = False, run_eagerly: bool = Fal
     return gan
 
 
-def _check_out_dir(out: Path, config: Config, overwrite: bool) -> None:
-    saved = out / "config.json"
-    if not saved.exists():
+RUN_FILES = ("history.csv", "summary.json", "generator_mse.weights.h5", "generator.weights.h5",
+             "generator.keras", "config.json")
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path):
+    """An exclusive OS lock on the run folder for as long as training runs: a second
+    `train` on the same --out is refused, naming the holder. The lock dies with its
+    process, so a killed run leaves none behind."""
+    out.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # not POSIX: no lock
+        yield
         return
-    previous = Config.load(saved)
-    differing = [key for key in config.differences(previous) if key not in RESUMABLE_KEYS]
-    if differing and not overwrite:
-        raise UserError(f"{out} holds a run with a different config ({', '.join(differing)} "
-                        "differ); choose another --out, or pass --overwrite to start afresh")
-    if differing:
-        log.warning("--overwrite: discarding the run in %s", out)
-        for name in ("checkpoints", "logs", "samples"):
-            for path in sorted((out / name).rglob("*"), reverse=True):
-                path.unlink() if path.is_file() else path.rmdir()
-        for name in ("history.csv", "summary.json", "generator_mse.weights.h5",
-                     "generator.weights.h5", "generator.keras"):
-            (out / name).unlink(missing_ok=True)
+    with open(out / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise UserError(f"{out} is being trained by another process (PID {holder}); wait "
+                            "for it to finish, or choose another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def _check_out_dir(out: Path, config: Config, overwrite: bool) -> None:
+    """Refuse a folder holding another config's run; with `overwrite`, discard any run."""
+    saved = out / "config.json"
+    holds_run = saved.exists() or (out / "checkpoints").exists() or (out / "history.csv").exists()
+    if not holds_run:
+        return
+    if not overwrite:
+        if not saved.exists():
+            raise UserError(f"{out} holds a run without its config.json; pass --overwrite to "
+                            "discard it and start afresh, or choose another --out")
+        previous = Config.load(saved)
+        differing = [key for key in config.differences(previous) if key not in RESUMABLE_KEYS]
+        if differing:
+            raise UserError(f"{out} holds a run with a different config ({', '.join(differing)} "
+                            "differ); choose another --out, or pass --overwrite to start afresh")
+        return
+    log.warning("--overwrite: discarding the run in %s", out)
+    for name in ("checkpoints", "logs", "samples"):
+        for path in sorted((out / name).rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
 
 
 def _split_files(config: Config, data_dir: Path, train_split: str, val_split: str):
@@ -79,10 +120,14 @@ def _split_files(config: Config, data_dir: Path, train_split: str, val_split: st
                         "on every image")
     if set(val_files) & set(train_files):
         log.warning("validation images are also training images: validation PSNR will be optimistic")
-    if not val_files:
-        log.warning("%s: no validation-partition images; validating on the last train images",
-                    data_dir)
+    if not val_files and len(train_files) > 2 * SAMPLE_IMAGES:
+        log.warning("%s: no validation-partition images; validating on the last %d train "
+                    "images (held out)", data_dir, SAMPLE_IMAGES)
         train_files, val_files = train_files[:-SAMPLE_IMAGES], train_files[-SAMPLE_IMAGES:]
+    elif not val_files:
+        log.warning("%s: no validation-partition images and too few to hold some out; "
+                    "validating on training images: validation PSNR will be optimistic", data_dir)
+        val_files = train_files[:SAMPLE_IMAGES]
     return train_files, val_files
 
 
@@ -170,27 +215,77 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
     `config.val_images` of `val_split` (CelebA's official partition by default).
     """
     out, data_dir = Path(out_dir), Path(data_dir)
+    with _run_lock(out):
+        return _train_locked(config, data_dir, out, overwrite, train_split, val_split, verbose)
+
+
+def _finished_summary(out: Path, config: Config) -> dict | None:
+    """The summary of a run that is already at or past `config.steps`, else None."""
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+        done = int(summary["steps_completed"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError):
+        log.warning("%s is unreadable; it will be written again", out / "summary.json")
+        return None
+    if done > config.steps:
+        raise UserError(f"{out} is already past that: it finished {done} steps, more than "
+                        f"--steps {config.steps}; nothing was changed. Raise --steps to continue it")
+    return summary if done == config.steps else None
+
+
+def _keep_history_until(path: Path, step: int) -> None:
+    """Drop history rows after `step` (steps that a resumed run will do again)."""
+    if not path.is_file():
+        return
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return
+    column = rows[0].index("step") if "step" in rows[0] else None
+    kept = [rows[0]] + [r for r in rows[1:] if column is None or
+                        (len(r) > column and r[column] and float(r[column]) <= step)]
+    if len(kept) < len(rows):
+        log.info("history.csv: dropped %d row(s) after step %d", len(rows) - len(kept), step)
+
+        def write(tmp):
+            with open(tmp, "w", newline="") as handle:
+                csv.writer(handle).writerows(kept)
+        write_atomic(path, write)
+
+
+def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, train_split: str,
+                  val_split: str, verbose) -> dict:
     _check_out_dir(out, config, overwrite)
-    summary_path = out / "summary.json"
-    if summary_path.exists():
-        summary = json.loads(summary_path.read_text())
-        if summary.get("steps_completed") == config.steps:
-            log.info("%s: run already finished (%d steps); nothing to do", out, config.steps)
-            return summary
+    finished = _finished_summary(out, config)
+    if finished:
+        log.info("%s: run already finished (%d steps); nothing to do", out, config.steps)
+        return finished
 
     how = execution.resolve(config)
     train_batches, val_batches, samples, n_train, n_val = _datasets(
         config, data_dir, train_split, val_split)
+    if config.batch_size > n_train:
+        raise UserError(f"--batch-size {config.batch_size} is larger than the {n_train} training "
+                        f"images of {data_dir}; use at most {n_train}")
     keras.utils.set_random_seed(config.seed)
     with execution.dtype_policy(how.dtype_policy), execution.distribution_scope(how):
         gan = build_gan(config, how.jit_compile)
     checkpoints = Checkpoints(out / "checkpoints")
-    wall_seconds = 0.0
-    if checkpoints.latest():
-        wall_seconds = checkpoints.restore(gan)
-        log.info("resuming %s from step %d", out, int(gan.step))
+    wall_seconds = checkpoints.restore(gan)
+    if wall_seconds is not None:
+        step = int(gan.step)
+        if step > config.steps:
+            raise UserError(f"{out} is already at step {step}, past --steps {config.steps}; "
+                            "nothing was changed. Raise --steps to continue it")
+        log.info("resuming %s from step %d", out, step)
+    elif (out / "history.csv").is_file() or (out / "checkpoints" / "latest.json").exists():
+        raise UserError(f"{out} holds a run's history but no checkpoint to resume from; pass "
+                        "--overwrite to discard it and start afresh, or choose another --out")
+    wall_seconds = wall_seconds or 0.0
+    _keep_history_until(out / "history.csv", int(gan.step))
 
-    out.mkdir(parents=True, exist_ok=True)
     run_info = {"data": {"dir": str(data_dir), "train_split": train_split, "val_split": val_split,
                          "train_images": n_train, "val_images": n_val},
                 "versions": _versions(), "device": device_name(), "execution": how.describe()}
@@ -265,6 +360,6 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
                "device": run_info["device"], "execution": how.describe(),
                "train_images": n_train,
                "val": {"images": n_val, "psnr_rgb": round(float(final["psnr"]), 3)}}
-    write_atomic(summary_path,
+    write_atomic(out / "summary.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(summary, indent=2) + "\n"))
     return summary

@@ -1,0 +1,148 @@
+"""One run folder, one writer, and no silent loss of progress: what `train` does with a
+run folder that is damaged, in use, or asked for less than it has done."""
+
+import csv
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+
+import pytest
+
+from dcgan_sr.errors import UserError
+from dcgan_sr.train import train
+from conftest import assert_one_line_error, dcgan_sr
+
+
+def history_steps(out):
+    with open(out / "history.csv") as handle:
+        return [int(float(row["step"])) for row in csv.DictReader(handle)]
+
+
+@pytest.fixture
+def run4(tmp_path, tiny_config, celeba_dir):
+    """A finished 4-step run (checkpoints at steps 2 and 4) and the config to extend it to 6."""
+    config = dataclasses.replace(tiny_config, steps=4, pretrain_steps=2)
+    out = tmp_path / "run"
+    train(config, celeba_dir, out, verbose=0)
+    return out, dataclasses.replace(config, steps=6)
+
+
+def test_latest_json_naming_a_missing_checkpoint_resumes_from_the_newest_on_disk(run4, celeba_dir, caplog):
+    out, longer = run4
+    (out / "checkpoints" / "latest.json").write_text('{"file": "ckpt-0000009.weights.h5", "step": 9}')
+    with caplog.at_level(logging.INFO, logger="dcgan_sr"):
+        summary = train(longer, celeba_dir, out, verbose=0)
+    assert "names a missing file" in caplog.text and f"resuming {out} from step 4" in caplog.text
+    assert summary["steps_completed"] == 6 and history_steps(out) == [2, 4, 6]
+
+
+@pytest.mark.parametrize("content", ["", '{"file": "ckpt-00', '{"step": 4}', "[]"])
+def test_an_unreadable_latest_json_is_replaced_by_a_scan(run4, celeba_dir, caplog, content):
+    out, longer = run4
+    (out / "checkpoints" / "latest.json").write_text(content)
+    with caplog.at_level(logging.INFO, logger="dcgan_sr"):
+        train(longer, celeba_dir, out, verbose=0)
+    assert f"resuming {out} from step 4" in caplog.text and history_steps(out) == [2, 4, 6]
+
+
+def test_a_truncated_newest_checkpoint_falls_back_to_the_previous_one(run4, celeba_dir, caplog):
+    out, longer = run4
+    newest = out / "checkpoints" / "ckpt-0000004.weights.h5"
+    newest.write_bytes(newest.read_bytes()[:2000])
+    with caplog.at_level(logging.INFO, logger="dcgan_sr"):
+        summary = train(longer, celeba_dir, out, verbose=0)
+    assert "ckpt-0000004.weights.h5 could not be loaded" in caplog.text
+    assert "resuming from ckpt-0000002.weights.h5 instead of ckpt-0000004.weights.h5" in caplog.text
+    assert summary["steps_completed"] == 6
+    assert history_steps(out) == [2, 4, 6]  # step 4's row was redone, not doubled
+
+
+def test_when_no_checkpoint_loads_nothing_is_touched(run4, celeba_dir):
+    out, longer = run4
+    for path in (out / "checkpoints").glob("ckpt-*.weights.h5"):
+        path.write_bytes(b"not hdf5")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+    with pytest.raises(UserError, match="no checkpoint could be loaded.*--overwrite"):
+        train(longer, celeba_dir, out, verbose=0)
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_history_without_checkpoints_is_never_restarted_silently(run4, celeba_dir):
+    out, longer = run4
+    for path in (out / "checkpoints").iterdir():
+        path.unlink()
+    with pytest.raises(UserError, match="no checkpoint to resume from.*--overwrite"):
+        train(longer, celeba_dir, out, verbose=0)
+    assert train(longer, celeba_dir, out, overwrite=True, verbose=0)["steps_completed"] == 6
+    assert history_steps(out) == [2, 4, 6]
+
+
+def test_a_corrupt_summary_is_written_again(run4, celeba_dir, caplog):
+    out, longer = run4
+    (out / "summary.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="dcgan_sr"):
+        summary = train(longer, celeba_dir, out, verbose=0)
+    assert "summary.json is unreadable" in caplog.text
+    assert json.loads((out / "summary.json").read_text()) == summary
+
+
+def test_fewer_steps_than_done_changes_nothing(run4, celeba_dir):
+    out, longer = run4
+    shorter = dataclasses.replace(longer, steps=2, pretrain_steps=2)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"}
+    with pytest.raises(UserError, match="already past that: it finished 4 steps"):
+        train(shorter, celeba_dir, out, verbose=0)
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_second_training_on_the_same_folder_is_refused_naming_the_holder(tmp_path, tiny_config, celeba_dir):
+    out = tmp_path / "run"
+    out.mkdir()
+    with open(out / ".lock", "a+") as held:  # as a running `train` holds it
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.write("4242\n")
+        held.flush()
+        with pytest.raises(UserError, match=r"being trained by another process \(PID 4242\)"):
+            train(tiny_config, celeba_dir, out, verbose=0)
+    # Released (as when the holder dies): it trains.
+    assert train(tiny_config, celeba_dir, out, verbose=0)["steps_completed"] == tiny_config.steps
+    assert (out / ".lock").read_text().strip() == str(os.getpid())
+
+
+def test_eight_or_fewer_images_and_no_validation_split_still_train(tmp_path, tiny_config, sample_files):
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for i, path in enumerate(sample_files[:6]):
+        (folder / f"{i + 1:06d}.jpg").write_bytes(path.read_bytes())
+    config = dataclasses.replace(tiny_config, steps=2, pretrain_steps=0)
+    summary = train(config, folder, tmp_path / "run", verbose=0)
+    assert summary["steps_completed"] == 2 and summary["train_images"] == 6
+
+
+def test_a_batch_larger_than_the_training_set_is_refused(tmp_path, tiny_config, celeba_dir):
+    config = dataclasses.replace(tiny_config, batch_size=100_000)
+    with pytest.raises(UserError, match="--batch-size 100000 is larger than the 24 training images"):
+        train(config, celeba_dir, tmp_path / "run", verbose=0)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--g-learning-rate", "nan"], "g_learning_rate must be a finite number"),
+    (["--mse-weight", "inf"], "mse_weight must be a finite number"),
+    (["--d-clipvalue", "nan"], "d_clipvalue must be a finite number"),
+    (["--seed", "-5"], "seed must be between 0 and 2**32 - 1"),
+    (["--seed", "4294967296"], "seed must be between 0 and 2**32 - 1"),
+])
+def test_non_finite_or_out_of_range_settings_are_one_line_errors(tmp_path, flags, message):
+    result = dcgan_sr("train", "--data", "data/sample", "--out", tmp_path / "run", *flags)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_out_that_is_a_file_is_one_line_naming_it(tmp_path, celeba_dir):
+    (tmp_path / "taken").write_text("a user's file")
+    result = dcgan_sr("train", "--data", celeba_dir, "--out", tmp_path / "taken", "--steps", "2",
+                      "--gen-res-filters", "8,8", "--batch-size", "4")
+    assert_one_line_error(result, str(tmp_path / "taken"), code=1)
+    assert (tmp_path / "taken").read_text() == "a user's file"
