@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_sr import arrays
+from dcgan_sr import arrays, degrade
 from dcgan_sr.resize import downscale_bicubic
 
 jax = pytest.importorskip("jax")
@@ -75,6 +75,11 @@ def test_protocol_resize_in_keras_ops_matches_tensorflow(sample_files):
     ours = np.asarray(downscale_bicubic(hr))
     assert np.abs(ours - reference).max() < 1e-3
     assert np.array_equal(np.round(np.clip(ours, 0, 255)), np.round(np.clip(reference, 0, 255)))
+    # Pillow's LR (dcgan_sr.degrade, 8-bit fixed point inside) is nearly the same: about one
+    # pixel in ten differs, by a grey level or so.
+    pillow = np.stack([degrade.lr_from_hr(x) for x in hr.astype(np.uint8)]).astype(int)
+    difference = np.abs(np.round(np.clip(ours, 0, 255)) - pillow)
+    assert difference.max() <= 4 and difference.mean() < 0.15
 
 
 def test_prepare_writes_memory_mapped_splits_and_resumes(tmp_path, celeba_dir, caplog):

@@ -61,3 +61,10 @@ def test_train_flags_override_a_config_file(tmp_path, celeba_dir, tiny_config):
     assert summary["steps_completed"] == 2
     saved = Config.load(out / "config.json")
     assert saved.gen_res_filters == (8, 8, 8) and saved.batch_size == tiny_config.batch_size
+
+
+def test_upscale_to_an_out_that_is_a_file_is_one_line(tmp_path, tiny_weights):
+    Image.fromarray(random_image((8, 8, 3))).save(tmp_path / "a.png")
+    (tmp_path / "out").write_text("taken")
+    result = dcgan_sr("upscale", tmp_path / "a.png", "--out", tmp_path / "out", "--weights", tiny_weights)
+    assert_one_line_error(result, str(tmp_path / "out"), code=1)

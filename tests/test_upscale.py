@@ -34,7 +34,7 @@ def test_tiled_output_is_seamless_and_equals_whole_image(generator):
 
 
 @pytest.mark.parametrize("mode, note", [("L", "L converted"), ("RGBA", "transparency put on white"),
-                                        ("P", "P converted"), ("I;16", "greyscale converted")])
+                                        ("P", "P converted"), ("I;16", "greyscale scaled to 8 bits")])
 def test_other_modes_become_rgb_with_a_note(tmp_path, mode, note):
     rgb = Image.fromarray(random_image((8, 8, 3)))
     image = {"L": rgb.convert("L"), "RGBA": rgb.convert("RGBA"), "P": rgb.convert("P"),
@@ -68,3 +68,66 @@ def test_folder_upscale_reports_bad_files_and_never_touches_inputs(tmp_path, gen
     assert again.skipped and not again.written
     assert upscale_files(generator, [inputs / "odd.jpg"], tmp_path / "out", overwrite=True,
                          say=lines.append).written
+
+
+def test_a_dark_16_bit_image_stays_dark_and_a_float_tiff_keeps_its_scale(tmp_path):
+    dark = (np.arange(64).reshape(8, 8) * 3).astype(np.uint16)  # 0..189 of 65535: near black
+    Image.fromarray(dark).save(tmp_path / "dark16.png")
+    array, note = read_rgb(tmp_path / "dark16.png")
+    assert array.max() <= 1 and "scaled to 8 bits" in note
+    unit = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    Image.fromarray(unit).save(tmp_path / "float.tif")
+    array, _ = read_rgb(tmp_path / "float.tif")
+    assert array[0, 0, 0] == 0 and array[-1, -1, 0] == 255 and 120 <= array[4, 0, 0] <= 135
+
+
+def test_exif_orientation_is_applied_with_a_note(tmp_path):
+    portrait = random_image((20, 10, 3))  # 10 wide, 20 tall, as the camera meant it
+    stored = Image.fromarray(portrait).transpose(Image.Transpose.ROTATE_90)  # stored sideways
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
+    stored.save(tmp_path / "phone.png", exif=exif)
+    array, note = read_rgb(tmp_path / "phone.png")
+    assert array.shape == (20, 10, 3) and "EXIF orientation" in note
+    assert np.array_equal(array, portrait)  # the same picture, upright
+
+
+def test_an_animated_gif_says_which_frame_is_used(tmp_path):
+    frames = [Image.fromarray(random_image((8, 8, 3), seed=s)).convert("P") for s in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    _, note = read_rgb(tmp_path / "anim.gif")
+    assert "first of 3 frames" in note
+
+
+def test_webp_and_tiff_are_found_in_folders_as_when_named(tmp_path, generator):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.webp", "b.tif", "c.tiff"):
+        Image.fromarray(random_image((6, 6, 3))).save(inputs / name)
+    report = upscale_files(generator, [inputs], tmp_path / "out", say=lambda _: None)
+    assert sorted(p.name for p in report.written) == ["a.png", "b.png", "c.png"]
+
+
+def test_overwrite_never_replaces_a_file_the_tool_did_not_write(tmp_path, generator):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(random_image((8, 8, 3))).save(folder / "a.jpg")
+    Image.fromarray(random_image((9, 9, 3), seed=1)).save(folder / "a.png")  # the user's own
+    original = (folder / "a.png").read_bytes()
+    report = upscale_files(generator, [folder / "a.jpg"], folder, overwrite=True, say=lambda _: None)
+    assert report.failed and "was not written by dcgan-sr" in report.failed[0]
+    assert (folder / "a.png").read_bytes() == original
+    # Its own outputs it may redo; and they are not taken as inputs on a second run.
+    (folder / "a.png").unlink()
+    assert upscale_files(generator, [folder / "a.jpg"], folder, say=lambda _: None).written
+    assert upscale_files(generator, [folder / "a.jpg"], folder, overwrite=True, say=lambda _: None).written
+    again = upscale_files(generator, [folder], folder, say=lambda _: None)
+    assert not again.failed and again.skipped == [folder / "a.png"]
+
+
+def test_an_output_path_that_is_a_file_fails_before_any_work(tmp_path, generator):
+    Image.fromarray(random_image((8, 8, 3))).save(tmp_path / "a.jpg")
+    (tmp_path / "out").write_text("a user's file")
+    with pytest.raises(OSError):
+        upscale_files(generator, [tmp_path / "a.jpg"], tmp_path / "out", say=lambda _: None)
+    assert (tmp_path / "out").read_text() == "a user's file"

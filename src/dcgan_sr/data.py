@@ -27,7 +27,8 @@ SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
 HR_SIZE = 128
 SCALE = 4
 LR_SIZE = HR_SIZE // SCALE
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+KNOWN_IMAGES = "/".join(sorted(IMAGE_SUFFIXES))
 # Larger photos are skipped unread, as decompression bombs (Pillow's default limit).
 MAX_PHOTO_PIXELS = 89_478_485
 PARTITION_FILE = "list_eval_partition.csv"
@@ -48,7 +49,7 @@ def find_images(data_dir: str | Path) -> list[Path]:
     for folder, _dirs, names in os.walk(root):  # followlinks=False: a symlink loop is harmless
         found += [Path(folder) / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES]
     if not found:
-        raise UserError(f"{root}: no .jpg/.png/.gif/.bmp images found; pass --data the folder "
+        raise UserError(f"{root}: no images found ({KNOWN_IMAGES}); pass --data the folder "
                         "that holds CelebA's img_align_celeba images")
     return sorted(found, key=lambda p: (p.name, str(p)))
 

@@ -41,9 +41,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from dcgan_sr.data import HR_SIZE, LR_SIZE
+from dcgan_sr.pixels import to_rgb
 
 # The realistic mix keeps a window at its own resolution up to this side (CelebA: 178).
 MAX_WINDOW = 256
@@ -262,8 +263,8 @@ def pairs(images, degradation: str | RealisticMix, seed: int = 0,
 
 
 def read_photo(path: str | Path, max_pixels: int) -> np.ndarray | None:
-    """An image file as uint8 RGB (EXIF orientation applied), or None if unreadable or
-    larger than `max_pixels`."""
+    """An image file as uint8 RGB (dcgan_sr.pixels: EXIF orientation, true bit depth), or
+    None if unreadable or larger than `max_pixels`."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
@@ -271,7 +272,8 @@ def read_photo(path: str | Path, max_pixels: int) -> np.ndarray | None:
         with image:
             if image.width * image.height > max_pixels:
                 return None
-            return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+            image.load()
+            return to_rgb(image)[0]
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
 

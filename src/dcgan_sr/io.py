@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -20,5 +21,6 @@ def write_atomic(path: str | Path, write: Callable[[str], object]) -> Path:
         write(str(tmp))
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # gone already, or the folder refuses: say it once
+            tmp.unlink(missing_ok=True)
     return path

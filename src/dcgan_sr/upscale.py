@@ -9,6 +9,7 @@ fit together without seams and equal the whole-image output.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ import keras
 import numpy as np
 from PIL import Image
 
-from dcgan_sr.data import IMAGE_SUFFIXES, SCALE, from_model
+from dcgan_sr.data import IMAGE_SUFFIXES, KNOWN_IMAGES, SCALE, from_model
 from dcgan_sr.io import write_atomic
+from dcgan_sr.pixels import to_rgb
 
 MAX_INPUT_PIXELS = 4096 * 4096  # the 4x output of a larger image would not fit in memory
 
@@ -70,19 +72,7 @@ def read_rgb(path: Path) -> tuple[np.ndarray, str | None]:
                 raise UnreadableImage(f"{image.width}x{image.height} is too large to upscale 4x "
                                       f"(limit {MAX_INPUT_PIXELS:,} pixels); crop or shrink it first")
             image.load()
-            mode = image.mode
-            if mode == "RGB":
-                return np.asarray(image), None
-            if mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale
-                grey = np.asarray(image, np.float64)
-                grey = grey / 257.0 if grey.max() > 255 else grey
-                rgb = np.repeat(np.clip(np.round(grey), 0, 255).astype(np.uint8)[..., None], 3, -1)
-                return rgb, f"{mode} greyscale converted to RGB"
-            if "A" in mode or "transparency" in image.info:
-                rgba = image.convert("RGBA")
-                flat = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
-                return np.asarray(flat.convert("RGB")), f"{mode} with transparency put on white"
-            return np.asarray(image.convert("RGB")), f"{mode} converted to RGB"
+            return to_rgb(image)
     except UnreadableImage:
         raise
     except Image.DecompressionBombError:
@@ -100,7 +90,7 @@ def collect_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[str]]:
             found = sorted(p for p in item.iterdir()
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
-                problems.append(f"{item}: no .png/.jpg/.gif/.bmp images in this folder")
+                problems.append(f"{item}: no images in this folder ({KNOWN_IMAGES})")
             files += found
         elif item.is_file():
             files.append(item)
@@ -116,12 +106,34 @@ class UpscaleReport:
     failed: list[str] = field(default_factory=list)
 
 
+# The outputs this tool wrote into a folder: only they may be overwritten, and they are
+# not taken as inputs when the folder is upscaled again.
+OUTPUTS_MANIFEST = ".dcgan-sr-outputs.json"
+
+
+def _written_before(out_dir: Path) -> set[str]:
+    try:
+        return set(json.loads((out_dir / OUTPUTS_MANIFEST).read_text()))
+    except (OSError, ValueError, TypeError):
+        return set()
+
+
+def _record_output(out_dir: Path, written: set[str]) -> None:
+    write_atomic(out_dir / OUTPUTS_MANIFEST,
+                 lambda tmp: Path(tmp).write_text(json.dumps(sorted(written)) + "\n"))
+
+
 def upscale_files(generator: keras.Model, inputs: list[str | Path], out_dir: str | Path,
                   overwrite: bool = False, tile: int = 128,
                   say: Callable[[str], None] = print) -> UpscaleReport:
-    """Writes out_dir/<stem>.png for each input; never writes over an input file."""
+    """Writes out_dir/<stem>.png for each input. Never writes over an input, nor (even with
+    `overwrite`) over a file this tool did not write; the output folder is checked before
+    any image is computed (an OSError names it)."""
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ours = _written_before(out_dir)
     files, problems = collect_inputs(inputs)
+    files = [f for f in files if not (f.parent.resolve() == out_dir.resolve() and f.name in ours)]
     report = UpscaleReport(failed=problems)
     for problem in problems:
         say(f"error: {problem}")
@@ -138,6 +150,9 @@ def upscale_files(generator: keras.Model, inputs: list[str | Path], out_dir: str
             report.skipped.append(target)
             say(f"{prefix}: {target} exists, skipped (--overwrite to redo)")
             continue
+        elif target.exists() and target.name not in ours:
+            report.failed.append(f"{path}: {target} exists and was not written by dcgan-sr; "
+                                 "it is left as it is (move it, or choose another --out)")
         else:
             try:
                 image, note = read_rgb(path)
@@ -147,6 +162,8 @@ def upscale_files(generator: keras.Model, inputs: list[str | Path], out_dir: str
                 claimed[target] = path
                 sr = upscale_array(generator, image, tile=tile)
                 write_atomic(target, lambda tmp: Image.fromarray(sr).save(tmp, format="PNG"))
+                ours.add(target.name)
+                _record_output(out_dir, ours)
                 report.written.append(target)
                 say(f"{prefix} -> {target} ({image.shape[1]}x{image.shape[0]} -> "
                     f"{sr.shape[1]}x{sr.shape[0]}){'; ' + note if note else ''}")

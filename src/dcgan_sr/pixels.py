@@ -1,0 +1,49 @@
+"""A decoded image as uint8 RGB, whatever it was stored as: one conversion for training,
+evaluation and upscaling.
+
+* EXIF orientation is applied (a portrait phone photo comes out upright);
+* 16-bit greyscale is scaled by its true depth (65535 -> 255), 32-bit integer likewise;
+  32-bit float is taken as [0, 1] when its maximum is at most 1, else as [0, 255];
+* transparency is put on white (upscale keeps alpha separately where it can);
+* anything else (L, P, CMYK, LA, ...) goes through Pillow's own conversion.
+
+Each returns a note for the user when it had to change something.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageOps
+
+WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def to_rgb(image: Image.Image) -> tuple[np.ndarray, str | None]:
+    """(uint8 H x W x 3 array, note or None) of an opened image."""
+    notes = []
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"animated: the first of {frames} frames used")
+    orientation = image.getexif().get(0x0112, 1)  # the EXIF Orientation tag
+    if orientation not in (1, None):
+        image = ImageOps.exif_transpose(image)
+        notes.append("turned upright by its EXIF orientation")
+    mode = image.mode
+    if mode == "RGB":
+        rgb = np.asarray(image)
+    elif mode in WIDE_GREY or mode == "F":
+        grey = np.asarray(image, np.float64)
+        if mode == "F":
+            scale = 255.0 if grey.max(initial=0) <= 1.0 else 1.0
+        else:
+            scale = 255.0 / 65535.0 if mode != "I" or grey.max(initial=0) <= 65535 else 255.0 / grey.max()
+        rgb = np.repeat(np.clip(np.round(grey * scale), 0, 255).astype(np.uint8)[..., None], 3, -1)
+        notes.append(f"{mode} greyscale scaled to 8 bits and converted to RGB")
+    elif "A" in mode or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        rgb = np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB"))
+        notes.append(f"{mode} with transparency put on white")
+    else:
+        rgb = np.asarray(image.convert("RGB"))
+        notes.append(f"{mode} converted to RGB")
+    return rgb, "; ".join(notes) or None
