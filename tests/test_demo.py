@@ -1,8 +1,14 @@
 import json
 
-from dcgan_sr.demo import run_demo
+import numpy as np
+from PIL import Image
 
-FILES = ["comparison_grid.png", "comparison_table.png", "training_curves.png", "metrics.png",
+from dcgan_sr import degrade
+from dcgan_sr.demo import run_demo
+from dcgan_sr.evaluate import super_resolve
+from dcgan_sr.presets import DEFAULT_PRESET, load_generator
+
+FILES = ["comparison_grid.png", "robustness.png", "comparison_table.png", "training_curves.png", "metrics.png",
          "metrics.json", "metrics.txt"]
 
 
@@ -22,3 +28,22 @@ def test_demo_figures_are_byte_identical_across_runs(tmp_path, sample_dir):
     run_demo(sample_dir, tmp_path / "b")
     for name in FILES:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_outputs_are_keyed_by_their_own_input(tmp_path, sample_files):
+    """An unreadable file and one stem in two subfolders: each output is named after the
+    face it came from, none overwrites another."""
+    folder = tmp_path / "faces"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    (folder / "0_broken.jpg").write_text("not an image")
+    (folder / "a" / "face.jpg").write_bytes(sample_files[0].read_bytes())
+    (folder / "b" / "face.jpg").write_bytes(sample_files[1].read_bytes())
+    (folder / "z.jpg").write_bytes(sample_files[2].read_bytes())
+    result = run_demo(folder, tmp_path / "out")
+    assert result["n_images"] == 3
+    written = sorted(p.name for p in (tmp_path / "out" / "sr").iterdir())
+    assert written == ["a__face.png", "b__face.png", "z.png"]
+    lr, _ = degrade.pairs([degrade.read_photo(sample_files[2], 10 ** 8)], "protocol")
+    expected = super_resolve(load_generator(DEFAULT_PRESET), lr)[0]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "sr" / "z.png")), expected)

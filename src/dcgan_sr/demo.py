@@ -43,6 +43,14 @@ def load_pairs(data_dir: str | Path, degradation: str = "protocol"
     return (files, *degrade.pairs(photos, degradation))
 
 
+def output_names(files: list[Path], root: str | Path) -> list[str]:
+    """<stem>.png for each file; where two files share a stem (in different subfolders),
+    their paths below `root` with "__" for "/", so no output overwrites another."""
+    stems = [f.stem for f in files]
+    return [f"{f.stem}.png" if stems.count(f.stem) == 1 else
+            "__".join(f.relative_to(root).with_suffix(".png").parts) for f in files]
+
+
 def robustness_rows(photo: np.ndarray, generators: dict) -> dict[str, dict[str, np.ndarray]]:
     """One face under every named degradation: LR as given, bicubic, each generator, HR."""
     rows = {}
@@ -74,8 +82,8 @@ def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo") -> dict
         warm_up = Config.load(preset_files("gan")[1]).pretrain_steps
         plots.training_curves(history, out / "training_curves.png", pretrain_steps=warm_up)
     plots.robustness_grid(robustness_rows(photos[0], generators), out / "robustness.png")
-    for path, sr in zip(files, upscaled[DEFAULT_PRESET]):
-        plots.save_png(sr, out / "sr" / f"{path.stem}.png")
+    for name, sr in zip(output_names(files, data_dir), upscaled[DEFAULT_PRESET]):
+        plots.save_png(sr, out / "sr" / name)
     plots.metrics_chart(result, out / "metrics.png")
     table = format_table(result)
     write_atomic(out / "metrics.json", lambda t: Path(t).write_text(json.dumps(result, indent=2) + "\n"))
