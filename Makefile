@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench figures presets clean
+.PHONY: setup demo test bench figures presets preset-real clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,18 @@ presets:
 	cp $(RUN)/config.json $(WEIGHTS)/gan.config.json
 	cp $(RUN)/history.csv $(WEIGHTS)/history.csv
 	cp $(RUN)/summary.json $(WEIGHTS)/summary.json
+	$(BIN)/python -m dcgan_sr.presets stamp mse gan
+
+# Ship a finished `--degradation realistic` run's generator as the `real` preset.
+REAL_RUN ?= runs/cpu_real
+REAL_WEIGHTS ?= generator.weights.h5
+preset-real:
+	@test -f $(REAL_RUN)/summary.json || { echo "$(REAL_RUN) has no summary.json: finish its training first"; exit 2; }
+	cp $(REAL_RUN)/$(REAL_WEIGHTS) $(WEIGHTS)/real.weights.h5
+	cp $(REAL_RUN)/config.json $(WEIGHTS)/real.config.json
+	cp $(REAL_RUN)/history.csv $(WEIGHTS)/real.history.csv
+	cp $(REAL_RUN)/summary.json $(WEIGHTS)/real.summary.json
+	$(BIN)/python -m dcgan_sr.presets stamp real
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -60,3 +62,40 @@ def test_a_keras_file_with_an_unknown_custom_layer_is_refused(tmp_path):
     keras.saving.get_custom_objects().pop("elsewhere>Doubler")  # as on a machine without that code
     with pytest.raises(UserError, match="refused to load"):
         load_generator(path)
+
+
+def test_a_config_that_does_not_match_the_weights_is_refused(tmp_path, tiny_config):
+    """Same shapes, another architecture: gen_bicubic_skip flipped would load and give a
+    grey image; the generator settings stamped in the weights catch it."""
+    from dcgan_sr.models import build_generator
+    from dcgan_sr.presets import stamp_architecture
+    path = tmp_path / "g.weights.h5"
+    build_generator(tiny_config).save_weights(path)
+    stamp_architecture(path, tiny_config)
+    flipped = dataclasses.replace(tiny_config, gen_bicubic_skip=not tiny_config.gen_bicubic_skip)
+    flipped.save(tmp_path / "config.json")
+    with pytest.raises(UserError, match="does not match these weights .gen_bicubic_skip: weights False, config True"):
+        load_generator(path)
+    tiny_config.save(tmp_path / "config.json")
+    assert load_generator(path).output_shape == (None, None, None, 3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda i: keras.layers.Conv2D(3, 3, padding="same")(i),                      # same size
+    lambda i: keras.layers.Conv2D(3, 3, padding="same")(keras.layers.UpSampling2D(2)(i)),  # 2x
+    lambda i: keras.layers.Dense(1)(keras.layers.GlobalAveragePooling2D()(i)),   # a discriminator
+])
+def test_a_keras_file_that_is_not_a_4x_generator_is_refused(tmp_path, make):
+    inputs = keras.Input((None, None, 3))
+    path = tmp_path / "other.keras"
+    keras.Model(inputs, make(inputs)).save(path)
+    with pytest.raises(UserError, match="not a 4x super-resolution generator"):
+        load_generator(path)
+
+
+def test_the_shipped_presets_carry_their_architecture_stamp():
+    import h5py
+    from dcgan_sr.presets import ARCHITECTURE_ATTRIBUTE
+    for name in PRESETS:
+        with h5py.File(preset_files(name)[0], "r") as handle:
+            assert ARCHITECTURE_ATTRIBUTE in handle.attrs, name

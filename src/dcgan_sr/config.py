@@ -18,6 +18,10 @@ CHOICES = {"degradation": ("protocol", "realistic"), "gan_loss": ("bce", "ragan"
            "mixed_precision": ("auto", "off", "bf16", "fp16"), "xla": ("auto", "on", "off"),
            "strategy": ("default", "mirrored", "multiworker")}
 
+# The settings that shape the generator (dcgan_sr.models.build_generator).
+GENERATOR_KEYS = ("gen_head_filters", "gen_res_filters", "gen_up_filters", "gen_head_kernel",
+                  "gen_out_kernel", "gen_bicubic_skip", "gen_batchnorm", "upsample",
+                  "gen_residual_scale", "leaky_slope")
 # Keys that `train` writes into config.json beside the hyperparameters; not settings.
 RUN_INFO_KEYS = ("data", "versions", "device", "backend", "execution")
 # Keys a resumed run may change: the schedule's end and how the steps execute.
@@ -116,6 +120,10 @@ class Config:
     @property
     def adversarial_steps(self) -> int:
         return self.steps - self.pretrain_steps
+
+    def generator_architecture(self) -> dict:
+        """The settings that shape the generator: what its weights are only valid with."""
+        return {k: v for k, v in self.to_dict().items() if k in GENERATOR_KEYS}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

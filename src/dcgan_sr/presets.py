@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
+import h5py
 import keras
+import numpy as np
 
 from dcgan_sr.config import Config
 from dcgan_sr.errors import UserError
@@ -38,6 +41,38 @@ def _config_beside(weights: Path) -> Config:
                     "are unknown; pass weights from a run folder of `dcgan-sr train` or a .keras file")
 
 
+ARCHITECTURE_ATTRIBUTE = "dcgan_sr_generator_architecture"
+
+
+def stamp_architecture(weights: str | Path, config: Config) -> None:
+    """Record in a .weights.h5 file the generator settings it was saved with, so that a
+    config.json that does not match it (a flag flipped, another run's file) is refused."""
+    with h5py.File(weights, "a") as handle:
+        handle.attrs[ARCHITECTURE_ATTRIBUTE] = json.dumps(
+            _jsonable(config.generator_architecture()), sort_keys=True)
+
+
+def _jsonable(values: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _check_architecture(path: Path, config: Config) -> None:
+    try:
+        with h5py.File(path, "r") as handle:
+            stamped = handle.attrs.get(ARCHITECTURE_ATTRIBUTE)
+    except OSError as error:
+        raise UserError(f"{path}: not a readable weights file ({error}); pass the "
+                        ".weights.h5 written by `dcgan-sr train`") from None
+    if stamped is None:  # saved before stamps existed: shapes are checked on load
+        return
+    saved, given = json.loads(stamped), _jsonable(config.generator_architecture())
+    differing = sorted(k for k in saved if saved[k] != given.get(k))
+    if differing:
+        raise UserError(f"{path}: its config.json does not match these weights ("
+                        + ", ".join(f"{k}: weights {saved[k]}, config {given.get(k)}" for k in differing)
+                        + "); put the config.json of the run that saved them beside them")
+
+
 def load_generator(weights: str | Path | None = None) -> keras.Model:
     """A generator from a preset name ('gan', 'mse'), a `.weights.h5` with its config, or a `.keras`.
 
@@ -60,6 +95,7 @@ def load_generator(weights: str | Path | None = None) -> keras.Model:
         if not path.name.endswith(".weights.h5"):
             raise UserError(f"{path}: weights must be a .weights.h5 or .keras file")
         config = _config_beside(path)
+    _check_architecture(path, config)
     generator = build_generator(config)
     try:
         with warnings.catch_warnings():
@@ -74,8 +110,33 @@ def load_generator(weights: str | Path | None = None) -> keras.Model:
 
 def _load_keras_file(path: Path) -> keras.Model:
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises several types for a foreign or unsafe file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UserError(f"{path}: refused to load ({first_line}); only load .keras files "
                         "you trust, made by `dcgan-sr train`") from None
+    _check_is_4x_generator(model, path)
+    return model
+
+
+def _check_is_4x_generator(model: keras.Model, path: Path) -> None:
+    """A probe: an 8x8 RGB input must give a 32x32 RGB output."""
+    try:
+        out = keras.ops.convert_to_numpy(model(np.zeros((1, 8, 8, 3), np.float32), training=False))
+        shape = tuple(out.shape)
+    except Exception as error:  # any model can fail on a probe in its own way
+        shape = f"an error: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}"
+    if shape != (1, 32, 32, 3):
+        raise UserError(f"{path}: not a 4x super-resolution generator (an 8x8 RGB input gave "
+                        f"{shape}, not (1, 32, 32, 3)); pass a generator.keras written by `dcgan-sr train`")
+
+
+if __name__ == "__main__":  # `python -m dcgan_sr.presets stamp NAME ...` (make presets)
+    import sys
+
+    if sys.argv[1:2] != ["stamp"] or not sys.argv[2:]:
+        sys.exit("usage: python -m dcgan_sr.presets stamp PRESET [PRESET ...]")
+    for name in sys.argv[2:]:
+        weights, config = preset_files(name)
+        stamp_architecture(weights, Config.load(config))
+        print(f"{weights}: generator settings of {config.name} recorded")

@@ -44,6 +44,7 @@ from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.gan import SRGAN, pairs_from_hr
 from dcgan_sr.io import write_atomic
 from dcgan_sr.models import build_discriminator, build_generator
+from dcgan_sr.presets import stamp_architecture
 from dcgan_sr.runtime import device_name, has_tensorflow
 
 log = logging.getLogger(__name__)
@@ -187,9 +188,14 @@ def _protocol_samples(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tuple(keras.ops.convert_to_numpy(x) for x in pairs_from_hr(hr))
 
 
-def _save_generator(generator: keras.Model, path: Path) -> None:
-    write_atomic(path, lambda tmp: generator.save_weights(tmp) if path.name.endswith(
-        ".weights.h5") else generator.save(tmp))
+def _save_generator(generator: keras.Model, path: Path, config: Config) -> None:
+    def write(tmp):
+        if path.name.endswith(".weights.h5"):
+            generator.save_weights(tmp)
+            stamp_architecture(tmp, config)
+        else:
+            generator.save(tmp)
+    write_atomic(path, write)
 
 
 def _has_nonfinite_weights(model: keras.Model) -> bool:
@@ -345,15 +351,15 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
             fit_until(config.pretrain_steps, stop_request)
             if int(gan.step) == config.pretrain_steps:  # only G as it was at the warm-up's end
                 with gan.averaged_generator() as generator:
-                    _save_generator(generator, out / "generator_mse.weights.h5")
+                    _save_generator(generator, out / "generator_mse.weights.h5", config)
         gan.set_adversarial(True)
         fit_until(config.steps, stop_request)
 
     with gan.averaged_generator() as generator:
         if _has_nonfinite_weights(generator):
             raise UserError(f"the generator has NaN/Inf weights; nothing exported from {out}")
-        _save_generator(generator, out / "generator.weights.h5")
-        _save_generator(generator, out / "generator.keras")
+        _save_generator(generator, out / "generator.weights.h5", config)
+        _save_generator(generator, out / "generator.keras", config)
         final = gan.evaluate(val_batches, verbose=0, return_dict=True)
     summary = {"steps_completed": int(gan.step), "steps": config.steps,
                "wall_seconds": round(wall_seconds, 1),
