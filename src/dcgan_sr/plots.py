@@ -6,7 +6,7 @@
 * `robustness_grid`: one row per degradation of a face: LR as given | bicubic | presets | HR.
 * `zoomed_crops`: one face region (eyes, mouth) of several faces, enlarged, per method.
 * `training_curves`: losses and validation PSNR from a run's history.csv (matplotlib).
-* `metrics_chart`: PSNR and SSIM per method, from an `evaluate` result (matplotlib).
+* `metrics_chart`: PSNR and SSIM per method as a dot plot, from an `evaluate` result (matplotlib).
 
 PNG files are written without timestamps, so the same pixels give the same bytes.
 """
@@ -139,23 +139,28 @@ def _save_figure(fig, path: str | Path) -> Path:
 
 
 def metrics_chart(result: dict, path: str | Path) -> Path:
-    """Bars of mean PSNR (RGB, Y) and SSIM (RGB, Y) per method."""
+    """Mean PSNR and SSIM (RGB and Y) per method as a dot plot, each value written beside
+    its dot: positions, not bar lengths, so an axis that does not start at zero misleads
+    no one."""
     plt = _pyplot()
     methods = [name for name in result if name != "n_images"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), dpi=100)
-    x = np.arange(len(methods))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(methods) + 1.4), dpi=100)
+    y = np.arange(len(methods))[::-1]
     for ax, metric in zip(axes, ["psnr", "ssim"]):
-        for offset, channel in [(-0.2, "rgb"), (0.2, "y")]:
+        fmt = "{:.2f}" if metric == "psnr" else "{:.3f}"
+        for channel, marker, offset in [("rgb", "o", 0.12), ("y", "s", -0.12)]:
             values = [result[m][f"{metric}_{channel}"] for m in methods]
-            bars = ax.bar(x + offset, values, width=0.4, label=channel.upper())
-            ax.bar_label(bars, fmt="%.2f" if metric == "psnr" else "%.3f", fontsize=7)
-        low = min(result[m][f"{metric}_rgb"] for m in methods)
-        ax.set_ylim(low * 0.9, None)
-        ax.set_xticks(x, methods)
+            ax.plot(values, y + offset, marker, label=channel.upper())
+            for value, height in zip(values, y + offset):
+                ax.annotate(fmt.format(value), (value, height), xytext=(6, -3),
+                            textcoords="offset points", fontsize=7)
+        ax.set_yticks(y, methods)
+        ax.set_ylim(-0.6, len(methods) - 0.4)
+        ax.margins(x=0.15)
         ax.set_title(f"{metric.upper()} ({'dB' if metric == 'psnr' else 'higher is better'}),"
                      f" {result['n_images']} faces")
-        ax.legend(fontsize=8)
-        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+        ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _save_figure(fig, path)
 
