@@ -3,10 +3,13 @@ run folder that is damaged, in use, or asked for less than it has done."""
 
 import csv
 import dataclasses
+import errno
 import fcntl
 import json
 import logging
 import os
+import re
+import shutil
 
 import pytest
 
@@ -20,13 +23,21 @@ def history_steps(out):
         return [int(float(row["step"])) for row in csv.DictReader(handle)]
 
 
-@pytest.fixture
-def run4(tmp_path, tiny_config, celeba_dir):
-    """A finished 4-step run (checkpoints at steps 2 and 4) and the config to extend it to 6."""
+@pytest.fixture(scope="module")
+def finished4(tmp_path_factory, tiny_config, celeba_dir):
     config = dataclasses.replace(tiny_config, steps=4, pretrain_steps=2)
-    out = tmp_path / "run"
+    out = tmp_path_factory.mktemp("finished") / "run"
     train(config, celeba_dir, out, verbose=0)
-    return out, dataclasses.replace(config, steps=6)
+    return out, config
+
+
+@pytest.fixture
+def run4(tmp_path, finished4):
+    """A copy of a finished 4-step run (checkpoints at steps 2 and 4), and the config that
+    extends it to 6."""
+    out = tmp_path / "run"
+    shutil.copytree(finished4[0], out)
+    return out, dataclasses.replace(finished4[1], steps=6)
 
 
 def test_latest_json_naming_a_missing_checkpoint_resumes_from_the_newest_on_disk(run4, celeba_dir, caplog):
@@ -127,16 +138,24 @@ def test_a_batch_larger_than_the_training_set_is_refused(tmp_path, tiny_config, 
         train(config, celeba_dir, tmp_path / "run", verbose=0)
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--g-learning-rate", "nan"], "g_learning_rate must be a finite number"),
-    (["--mse-weight", "inf"], "mse_weight must be a finite number"),
-    (["--d-clipvalue", "nan"], "d_clipvalue must be a finite number"),
-    (["--seed", "-5"], "seed must be between 0 and 2**32 - 1"),
-    (["--seed", "4294967296"], "seed must be between 0 and 2**32 - 1"),
+@pytest.mark.parametrize("changes, message", [
+    ({"g_learning_rate": float("nan")}, "g_learning_rate must be a finite number"),
+    ({"mse_weight": float("inf")}, "mse_weight must be a finite number"),
+    ({"d_clipvalue": float("nan")}, "d_clipvalue must be a finite number"),
+    ({"mix_noise_sigma": (1.0, float("inf"))}, "mix_noise_sigma must be a finite number"),
+    ({"seed": -5}, "seed must be between 0 and 2**32 - 1"),
+    ({"seed": 2 ** 32}, "seed must be between 0 and 2**32 - 1"),
 ])
-def test_non_finite_or_out_of_range_settings_are_one_line_errors(tmp_path, flags, message):
-    result = dcgan_sr("train", "--data", "data/sample", "--out", tmp_path / "run", *flags)
-    assert_one_line_error(result, message)
+def test_non_finite_or_out_of_range_settings_are_refused(tiny_config, changes, message):
+    with pytest.raises(UserError, match=re.escape(message)):
+        dataclasses.replace(tiny_config, **changes)
+
+
+def test_a_non_finite_flag_is_one_line_and_writes_nothing(tmp_path):
+    result = dcgan_sr("train", "--data", "data/sample", "--out", tmp_path / "run",
+                      "--g-learning-rate", "nan", "--seed", "-5")
+    assert_one_line_error(result, "g_learning_rate must be a finite number",
+                          "seed must be between 0 and 2**32 - 1")
     assert not (tmp_path / "run").exists()
 
 
@@ -146,3 +165,27 @@ def test_out_that_is_a_file_is_one_line_naming_it(tmp_path, celeba_dir):
                       "--gen-res-filters", "8,8", "--batch-size", "4")
     assert_one_line_error(result, str(tmp_path / "taken"), code=1)
     assert (tmp_path / "taken").read_text() == "a user's file"
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config, celeba_dir,
+                                                                   monkeypatch, capsys):
+    from dcgan_sr import callbacks, cli
+    saves = []
+    real_save = callbacks.Checkpoints.save
+
+    def save_then_fill_the_disk(self, gan, step, wall_seconds):
+        if saves:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.folder / f"ckpt-{step:07d}.weights.h5"))
+        saves.append(step)
+        return real_save(self, gan, step, wall_seconds)
+
+    monkeypatch.setattr(callbacks.Checkpoints, "save", save_then_fill_the_disk)
+    tiny_config.save(tmp_path / "tiny.json")
+    code = cli.main(["train", "--data", str(celeba_dir), "--out", str(tmp_path / "run"),
+                     "--config", str(tmp_path / "tiny.json")])
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert code == 1 and errors == [
+        f"dcgan-sr: error: {tmp_path / 'run' / 'checkpoints' / 'ckpt-0000004.weights.h5'}: "
+        "No space left on device"]
+    kept = json.loads((tmp_path / "run" / "checkpoints" / "latest.json").read_text())
+    assert kept["step"] == 2 and (tmp_path / "run" / "checkpoints" / kept["file"]).is_file()
