@@ -22,9 +22,10 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup
 	$(BIN)/dcgan-sr demo
 
-# Unit tests, then the four notebooks under nbval in quick mode (cells marked
+# ruff (lint), unit tests, then the four notebooks under nbval in quick mode (cells marked
 # NBVAL_CHECK_OUTPUT must reproduce their committed output).
 test: setup
+	$(BIN)/ruff check src tests benchmarks
 	DCGAN_SR_QUICK=1 $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg
 

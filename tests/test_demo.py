@@ -8,8 +8,8 @@ from dcgan_sr.demo import run_demo
 from dcgan_sr.evaluate import super_resolve
 from dcgan_sr.presets import DEFAULT_PRESET, load_generator
 
-FILES = ["comparison_grid.png", "robustness.png", "comparison_table.png", "training_curves.png", "metrics.png",
-         "metrics.json", "metrics.txt"]
+FILES = ["comparison_grid.png", "robustness.png", "comparison_table.png", "training_curves.png",
+         "metrics.png", "metrics.json", "metrics.txt"]
 
 
 def test_demo_writes_figures_and_metrics(tmp_path, sample_dir, sample_files, capsys):

@@ -40,7 +40,7 @@ def test_adversarial_losses_match_their_formulas():
 
 
 def test_l1_and_feature_matching_content_losses(tiny_config):
-    sr, hr = RNG.uniform(-1, 1, (2, 128, 128, 3)).astype(np.float32), RNG.uniform(-1, 1, (2, 128, 128, 3)).astype(np.float32)
+    sr, hr = (RNG.uniform(-1, 1, (2, 128, 128, 3)).astype(np.float32) for _ in range(2))
     assert np.isclose(float(losses.content_loss("l1", sr, hr, None)), np.abs(sr - hr).mean(), rtol=1e-5)
     features = losses.discriminator_features(build_discriminator(tiny_config))
     assert len(features.outputs) == len(tiny_config.disc_stage_filters)

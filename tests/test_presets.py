@@ -74,7 +74,8 @@ def test_a_config_that_does_not_match_the_weights_is_refused(tmp_path, tiny_conf
     stamp_architecture(path, tiny_config)
     flipped = dataclasses.replace(tiny_config, gen_bicubic_skip=not tiny_config.gen_bicubic_skip)
     flipped.save(tmp_path / "config.json")
-    with pytest.raises(UserError, match="does not match these weights .gen_bicubic_skip: weights False, config True"):
+    with pytest.raises(UserError, match="does not match these weights "
+                                        ".gen_bicubic_skip: weights False, config True"):
         load_generator(path)
     tiny_config.save(tmp_path / "config.json")
     assert load_generator(path).output_shape == (None, None, None, 3)

@@ -175,7 +175,8 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, ti
 
     def save_then_fill_the_disk(self, gan, step, wall_seconds):
         if saves:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.folder / f"ckpt-{step:07d}.weights.h5"))
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
+                          str(self.folder / f"ckpt-{step:07d}.weights.h5"))
         saves.append(step)
         return real_save(self, gan, step, wall_seconds)
 

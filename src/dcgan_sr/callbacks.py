@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from dcgan_sr.data import from_model
-from dcgan_sr.errors import TrainingInterrupted, UserError
+from dcgan_sr.errors import TrainingInterrupted, UserError, first_line
 from dcgan_sr.io import write_atomic
 from dcgan_sr.plots import save_png, tile
 
@@ -94,8 +94,8 @@ class Checkpoints:
             try:
                 gan.load_weights(path)
             except Exception as error:  # h5py and Keras raise several types for a bad file
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                log.warning("%s could not be loaded (%s); trying an older checkpoint", path, reason)
+                log.warning("%s could not be loaded (%s); trying an older checkpoint", path,
+                            first_line(error))
                 problems.append(path.name)
                 continue
             if problems:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from dcgan_sr.errors import UserError
 
-CHOICES = {"degradation": ("protocol", "realistic"), "gan_loss": ("bce", "ragan", "hinge"), "content_loss": ("none", "l1", "dfeat", "vgg"),
+CHOICES = {"degradation": ("protocol", "realistic"), "gan_loss": ("bce", "ragan", "hinge"),
+           "content_loss": ("none", "l1", "dfeat", "vgg"),
            "upsample": ("nearest_conv", "pixelshuffle"),
            "mixed_precision": ("auto", "off", "bf16", "fp16"), "xla": ("auto", "on", "off"),
            "strategy": ("default", "mirrored", "multiworker")}
@@ -116,10 +117,6 @@ class Config:
         problems = list(_range_problems(self))
         if problems:
             raise UserError("invalid config: " + "; ".join(problems))
-
-    @property
-    def adversarial_steps(self) -> int:
-        return self.steps - self.pretrain_steps
 
     def generator_architecture(self) -> dict:
         """The settings that shape the generator: what its weights are only valid with."""

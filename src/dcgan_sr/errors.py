@@ -1,4 +1,5 @@
-"""The one exception type that the CLI turns into a one-line message and exit code 2."""
+"""The exceptions the CLI turns into one line (UserError: exit code 2; TrainingInterrupted:
+exit code 130), and the first line of any error, for such messages."""
 
 
 class UserError(Exception):
@@ -10,3 +11,9 @@ class UserError(Exception):
 
 class TrainingInterrupted(Exception):
     """Ctrl-C during training; the same command resumes from the checkpoint it names."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type's name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -20,14 +20,6 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-GAN_LOSSES = ("bce", "ragan", "hinge")
-CONTENT_LOSSES = ("none", "l1", "dfeat", "vgg")
-
-
-def discriminator_outputs_logits(gan_loss: str) -> bool:
-    return gan_loss != "bce"
-
-
 def adversarial_losses(gan_loss: str, d_real, d_fake, noisy):
     """(D loss, G's adversarial loss). `noisy(like, target)` gives the seed's noisy targets."""
     if gan_loss == "bce":

@@ -141,7 +141,9 @@ def build_discriminator(config: Config = Config(), hr_size: int = 128) -> keras.
     slope = config.leaky_slope
 
     def weights(layer):
-        return layers.SpectralNormalization(layer, name=f"sn_{layer.name}") if config.disc_spectral_norm else layer
+        if config.disc_spectral_norm:
+            return layers.SpectralNormalization(layer, name=f"sn_{layer.name}")
+        return layer
 
     hr = keras.Input(shape=(hr_size, hr_size, 3), name="hr")
     x = weights(layers.Conv2D(config.disc_head_filters, 3, padding="same", name="head_conv"))(hr)

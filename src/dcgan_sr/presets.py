@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from dcgan_sr.config import Config
-from dcgan_sr.errors import UserError
+from dcgan_sr.errors import UserError, first_line
 from dcgan_sr.models import build_generator
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -112,8 +112,7 @@ def _load_keras_file(path: Path) -> keras.Model:
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises several types for a foreign or unsafe file
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{path}: refused to load ({first_line}); only load .keras files "
+        raise UserError(f"{path}: refused to load ({first_line(error)}); only load .keras files "
                         "you trust, made by `dcgan-sr train`") from None
     _check_is_4x_generator(model, path)
     return model
@@ -125,7 +124,7 @@ def _check_is_4x_generator(model: keras.Model, path: Path) -> None:
         out = keras.ops.convert_to_numpy(model(np.zeros((1, 8, 8, 3), np.float32), training=False))
         shape = tuple(out.shape)
     except Exception as error:  # any model can fail on a probe in its own way
-        shape = f"an error: {str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__}"
+        shape = f"an error: {first_line(error)}"
     if shape != (1, 32, 32, 3):
         raise UserError(f"{path}: not a 4x super-resolution generator (an 8x8 RGB input gave "
                         f"{shape}, not (1, 32, 32, 3)); pass a generator.keras written by `dcgan-sr train`")

@@ -145,7 +145,8 @@ def upscale_files(generator: keras.Model, inputs: list[str | Path], out_dir: str
         if target.resolve() in input_paths:
             report.failed.append(f"{path}: output {target} would overwrite an input; choose another --out")
         elif target in claimed:
-            report.failed.append(f"{path}: output {target} is already the output of {claimed[target]}; rename one")
+            report.failed.append(f"{path}: output {target} is already the output of "
+                                 f"{claimed[target]}; rename one")
         elif target.exists() and not overwrite:
             report.skipped.append(target)
             say(f"{prefix}: {target} exists, skipped (--overwrite to redo)")
