@@ -37,7 +37,8 @@ bench: setup
 figures: setup
 	$(BIN)/dcgan-sr demo --out outputs/figures
 	cp outputs/figures/comparison_grid.png outputs/figures/comparison_table.png \
-	   outputs/figures/training_curves.png outputs/figures/metrics.png images/
+	   outputs/figures/training_curves.png outputs/figures/metrics.png \
+	   outputs/figures/robustness.png images/
 
 # Ship a finished run's generators as the `mse` and `gan` presets (with their config and history).
 RUN ?= runs/cpu_chosen

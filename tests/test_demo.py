@@ -18,7 +18,7 @@ def test_demo_writes_figures_and_metrics(tmp_path, sample_dir, sample_files, cap
         assert (tmp_path / name).is_file(), name
     assert len(list((tmp_path / "sr").glob("*.png"))) == len(sample_files)
     assert json.loads((tmp_path / "metrics.json").read_text()) == result
-    assert set(result) == {"n_images", "bilinear", "bicubic", "mse", "gan"}
+    assert set(result) == {"n_images", "bilinear", "bicubic", "mse", "gan", "real"}
     printed = capsys.readouterr().out
     assert (tmp_path / "metrics.txt").read_text().strip() in printed
 

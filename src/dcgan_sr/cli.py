@@ -80,7 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("upscale", help="upscale image files 4x")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder; writes <stem>.png")
-    p.add_argument("--weights", help="preset name (gan, mse) or a .weights.h5/.keras file (default gan)")
+    p.add_argument("--weights", help="preset name (real, mse, gan) or a .weights.h5/.keras file "
+                                     "(default real: see the README's robustness table)")
     p.add_argument("--tile", type=int, default=128, help="tile size in input pixels (default 128)")
     p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
 
