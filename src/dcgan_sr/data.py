@@ -11,14 +11,14 @@ import logging
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from dcgan_sr.errors import UserError
 
-try:
+if TYPE_CHECKING:
     import tensorflow as tf
-except ImportError:  # the JAX backend on a machine without TensorFlow: see dcgan_sr.arrays
-    tf = None
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,8 @@ def report_skipped(files: list[Path], skipped: list[Path]) -> None:
 def training_batches(hr_images: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
     """Endless shuffled, randomly flipped uint8 HR batches (tf.data, for TFRecord shards);
     the train step makes LR from them on the device (`dcgan_sr.gan.pairs_from_hr`)."""
+    import tensorflow as tf  # only here: the rest of this module runs without TensorFlow
+
     count = int(hr_images.cardinality())  # negative when unknown (TFRecords)
     return (hr_images
             .shuffle(min(count, 10_000) if count > 0 else 10_000, seed=seed,
