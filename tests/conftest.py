@@ -71,3 +71,13 @@ def tiny_weights(tmp_path_factory, tiny_config):
 
 def random_image(shape, seed=0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+
+
+@pytest.fixture
+def ctrl_c_enabled():
+    """SIGINT handled as in a terminal, even when the tests run as a background job (which
+    inherits SIGINT ignored, and training rightly leaves an ignored SIGINT ignored)."""
+    import signal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

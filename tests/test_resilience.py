@@ -101,7 +101,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, celeba_dir, 
     assert latest_step(out) == int(match.group(1))
 
 
-def test_a_first_ctrl_c_is_a_request_and_a_second_interrupts():
+def test_a_first_ctrl_c_is_a_request_and_a_second_interrupts(ctrl_c_enabled):
     from dcgan_sr.callbacks import StopRequest
     previous = signal.getsignal(signal.SIGINT)
     with StopRequest() as request:

@@ -63,7 +63,7 @@ def test_a_different_config_is_refused_by_key(finished_run, tiny_config, celeba_
 
 
 def test_resume_after_interrupt_restores_optimizer_moments(tmp_path, tiny_config, celeba_dir,
-                                                           monkeypatch):
+                                                           monkeypatch, ctrl_c_enabled):
     out = tmp_path / "run"
     original = callbacks.CheckpointEvery.on_train_batch_end
 
@@ -95,7 +95,8 @@ def test_resume_after_interrupt_restores_optimizer_moments(tmp_path, tiny_config
 
 
 def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, tiny_config,
-                                                                    celeba_dir, monkeypatch):
+                                                                    celeba_dir, monkeypatch,
+                                                                    ctrl_c_enabled):
     original = callbacks.CheckpointEvery.on_train_batch_end
 
     def interrupt_in_step_3(self, batch, logs=None):
