@@ -58,6 +58,11 @@ def load_hr(files: list[Path], workers: int | None = None) -> tuple[np.ndarray, 
     return np.stack(crops), kept
 
 
+def load_photos(files: list[Path]) -> tuple[list[np.ndarray], list[Path]]:
+    """Every readable file as a uint8 RGB photo (dcgan_sr.pixels), and the files kept."""
+    return load_each(files, lambda path: degrade.read_photo(path, data.MAX_PHOTO_PIXELS))
+
+
 def load_windows(files: list[Path]) -> list[np.ndarray]:
     """The training windows of `files` (central squares at up to degrade.MAX_WINDOW px),
     for the realistic mix, which degrades from the photo's own resolution."""
@@ -146,6 +151,14 @@ def load_prepared(folder: str | Path, split: str) -> np.ndarray:
     return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
+def epoch_order(rng: np.random.Generator, count: int, need: int) -> tuple[np.ndarray, np.ndarray]:
+    """`need` indices of `count` items for one epoch (shuffled, wrapping around the data),
+    and whether each is flipped left-right."""
+    rounds = -(-need // count)
+    order = np.concatenate([rng.permutation(count) for _ in range(rounds)])[:need]
+    return order, rng.random(need) < 0.5
+
+
 class HRBatches(keras.utils.PyDataset):
     """uint8 HR batches from an array (memory-mapped or not), for any Keras backend.
 
@@ -162,12 +175,8 @@ class HRBatches(keras.utils.PyDataset):
         self._epoch_order()
 
     def _epoch_order(self):
-        if self.shuffle:  # enough indices for this epoch's batches, wrapping around the data
-            need = self.steps * self.batch_size
-            rounds = -(-need // len(self.hr))
-            self.order = np.concatenate([self.rng.permutation(len(self.hr))
-                                         for _ in range(rounds)])[:need]
-            self.flips = self.rng.random(need) < 0.5
+        if self.shuffle:
+            self.order, self.flips = epoch_order(self.rng, len(self.hr), self.steps * self.batch_size)
 
     def __len__(self):
         return self.steps
@@ -203,11 +212,7 @@ class DegradedBatches(keras.utils.PyDataset):
         self._epoch_order()
 
     def _epoch_order(self):
-        need = self.steps * self.batch_size
-        rounds = -(-need // len(self.windows))
-        self.order = np.concatenate([self.rng.permutation(len(self.windows))
-                                     for _ in range(rounds)])[:need]
-        self.flips = self.rng.random(need) < 0.5
+        self.order, self.flips = epoch_order(self.rng, len(self.windows), self.steps * self.batch_size)
 
     def __len__(self):
         return self.steps

@@ -31,8 +31,7 @@ TABLE_FACES = 4
 def load_photos(data_dir: str | Path) -> tuple[list[Path], list[np.ndarray]]:
     """Every readable image of a folder, and the files they came from (unreadable ones are
     named in the log and left out, so results stay keyed by their own file)."""
-    photos, files = arrays.load_each(data.find_images(data_dir),
-                                     lambda f: degrade.read_photo(f, data.MAX_PHOTO_PIXELS))
+    photos, files = arrays.load_photos(data.find_images(data_dir))
     return files, photos
 
 

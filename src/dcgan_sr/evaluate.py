@@ -68,7 +68,7 @@ def load_photos(data_dir: str | Path, split: str = "test", limit: int | None = N
     files = data.split_files(data.find_images(data_dir), split, data_dir)[:limit]
     if not files:
         raise UserError(f"{data_dir}: no images of the {split!r} split; pick another --split")
-    return arrays.load_each(files, lambda f: degrade.read_photo(f, data.MAX_PHOTO_PIXELS))[0]
+    return arrays.load_photos(files)[0]
 
 
 def evaluate_photos(photos: list[np.ndarray], generators: dict[str, keras.Model],
