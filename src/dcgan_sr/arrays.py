@@ -243,3 +243,28 @@ class PairBatches(keras.utils.PyDataset):
     def __getitem__(self, index):
         span = slice(index * self.batch_size, (index + 1) * self.batch_size)
         return data.to_model(self.lr[span]), data.to_model(self.hr[span])
+
+
+class WorkerShare(keras.utils.PyDataset):
+    """One worker's contiguous share of every batch of `batches` (--strategy multiworker):
+    worker i of n gets rows [i*b/n, (i+1)*b/n), so the workers' shares, put together in
+    worker order, are exactly the batches one process would train on."""
+
+    def __init__(self, batches: keras.utils.PyDataset, index: int, count: int):
+        super().__init__(workers=batches.workers, use_multiprocessing=batches.use_multiprocessing)
+        self.batches, self.index, self.count = batches, index, count
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __getitem__(self, position):
+        return keras.tree.map_structure(self._share, self.batches[position])
+
+    def _share(self, batch: np.ndarray) -> np.ndarray:
+        if len(batch) % self.count:
+            raise ValueError(f"a batch of {len(batch)} does not split over {self.count} workers")
+        size = len(batch) // self.count
+        return batch[self.index * size:(self.index + 1) * size]
+
+    def on_epoch_end(self):
+        self.batches.on_epoch_end()

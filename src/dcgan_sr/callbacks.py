@@ -50,6 +50,15 @@ class Checkpoints:
         """The checkpoint files present, newest first."""
         return sorted(self.folder.glob("ckpt-*.weights.h5"), reverse=True)
 
+    @staticmethod
+    def step_of(path: Path) -> int:
+        return int(path.name.removeprefix("ckpt-").removesuffix(".weights.h5"))
+
+    def newest_step(self) -> int:
+        """The step of the newest checkpoint present (0 when there is none)."""
+        latest, files = self.latest(), self.files()
+        return latest["step"] if latest else self.step_of(files[0]) if files else 0
+
     def latest(self) -> dict | None:
         """`latest.json` when it is readable and its checkpoint exists, else None."""
         try:
@@ -77,13 +86,16 @@ class Checkpoints:
             log.warning("%s: no readable record of its wall time; counting from 0 s", path.name)
             return 0.0
 
-    def restore(self, gan: keras.Model) -> float | None:
-        """Load the newest checkpoint that loads into `gan`; returns the wall time it had
-        run, or None when the folder holds no checkpoint at all. Raises UserError when
-        there are checkpoints and none of them loads."""
+    def restore(self, gan: keras.Model, at_most: int | None = None) -> float | None:
+        """Load the newest checkpoint (of step `at_most` or before) that loads into `gan`;
+        returns the wall time it had run, or None when the folder holds no checkpoint at
+        all. Raises UserError when there are checkpoints and none of them loads."""
         latest = self.latest()
         candidates = self.files()
-        if latest is None and (self.folder / "latest.json").exists():
+        if at_most is not None:
+            candidates = [c for c in candidates if self.step_of(c) <= at_most]
+            latest = latest if latest and latest["step"] <= at_most else None
+        if latest is None and at_most is None and (self.folder / "latest.json").exists():
             log.warning("%s is unreadable or names a missing file; looking for checkpoints "
                         "in the folder", self.folder / "latest.json")
         elif latest is not None:  # trust latest.json's choice first

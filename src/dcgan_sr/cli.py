@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 from dcgan_sr import __version__
 from dcgan_sr.config import CHOICES, Config
 from dcgan_sr.degrade import NAMED
-from dcgan_sr.errors import TrainingInterrupted, UserError
+from dcgan_sr.errors import TrainingInterrupted, UserError, WorkerLost
 from dcgan_sr.runtime import has_tensorflow, show_messages, start_tensorflow
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
@@ -179,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as error:
         print(f"dcgan-sr: {error}", file=sys.stderr)
         return 130
+    except WorkerLost as error:
+        print(f"dcgan-sr: error: {error}", file=sys.stderr, flush=True)
+        # Not a normal exit: JAX's shutdown would wait for the lost worker, then abort.
+        os._exit(1)
     except KeyboardInterrupt:
         print("dcgan-sr: interrupted", file=sys.stderr)
         return 130

@@ -26,7 +26,8 @@ GENERATOR_KEYS = ("gen_head_filters", "gen_res_filters", "gen_up_filters", "gen_
 # Keys that `train` writes into config.json beside the hyperparameters; not settings.
 RUN_INFO_KEYS = ("data", "versions", "device", "backend", "execution")
 # Keys a resumed run may change: the schedule's end and how the steps execute.
-RESUMABLE_KEYS = ("steps", "checkpoint_every", "mixed_precision", "xla", "strategy")
+RESUMABLE_KEYS = ("steps", "checkpoint_every", "mixed_precision", "xla", "strategy",
+                  "worker_timeout")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +113,9 @@ class Config:
     mixed_precision: str = "auto"
     xla: str = "auto"
     strategy: str = "default"
+    # --strategy multiworker: seconds without a sign of life after which a worker is taken
+    # as dead and the others stop (instead of waiting for it forever).
+    worker_timeout: int = 60
 
     def __post_init__(self) -> None:
         problems = list(_range_problems(self))
@@ -209,7 +213,7 @@ def _range_problems(config: Config):
         yield "seed must be between 0 and 2**32 - 1"
     positive = ["gen_head_filters", "gen_up_filters", "gen_head_kernel", "gen_out_kernel",
                 "disc_head_filters", "disc_conv_filters", "disc_dense_units",
-                "batch_size", "steps", "checkpoint_every", "val_images",
+                "batch_size", "steps", "checkpoint_every", "val_images", "worker_timeout",
                 "g_learning_rate", "pretrain_learning_rate", "d_learning_rate", "d_clipvalue"]
     for name in positive:
         if getattr(config, name) <= 0:

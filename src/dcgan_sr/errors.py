@@ -1,5 +1,5 @@
 """The exceptions the CLI turns into one line (UserError: exit code 2; TrainingInterrupted:
-exit code 130), and the first line of any error, for such messages."""
+exit code 130; WorkerLost: exit code 1), and the first line of any error, for such messages."""
 
 
 class UserError(Exception):
@@ -11,6 +11,10 @@ class UserError(Exception):
 
 class TrainingInterrupted(Exception):
     """Ctrl-C during training; the same command resumes from the checkpoint it names."""
+
+
+class WorkerLost(Exception):
+    """A multi-worker run stopped because another worker did; all restarted resume it."""
 
 
 def first_line(error: BaseException) -> str:

@@ -40,7 +40,7 @@ from dcgan_sr import arrays, data, degrade, execution
 from dcgan_sr.callbacks import (Checkpoints, CheckpointEvery, SampleGrid, StepColumn,
                                 StopRequest)
 from dcgan_sr.config import RESUMABLE_KEYS, Config
-from dcgan_sr.errors import TrainingInterrupted, UserError
+from dcgan_sr.errors import TrainingInterrupted, UserError, WorkerLost, first_line
 from dcgan_sr.gan import SRGAN, pairs_from_hr
 from dcgan_sr.io import write_atomic
 from dcgan_sr.models import build_discriminator, build_generator
@@ -132,7 +132,8 @@ def _split_files(config: Config, data_dir: Path, train_split: str, val_split: st
     return train_files, val_files
 
 
-def _realistic_datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
+def _realistic_datasets(config: Config, data_dir: Path, train_split: str, val_split: str,
+                        workers: int = 1):
     """The realistic mix, made on the CPU from each photo's window (dcgan_sr.degrade);
     validation on a fixed draw of the same mix (seeded), so val PSNR measures the task."""
     if arrays.is_prepared(data_dir):
@@ -144,6 +145,7 @@ def _realistic_datasets(config: Config, data_dir: Path, train_split: str, val_sp
         train_files, val_files = _split_files(config, data_dir, train_split, val_split)
         train_windows = arrays.load_windows(train_files)
         val_windows = arrays.load_windows(val_files)
+    val_windows = val_windows[: len(val_windows) // workers * workers]
     mix = degrade.RealisticMix.from_config(config)
     train_batches = arrays.DegradedBatches(train_windows, mix, config.batch_size,
                                            steps=config.checkpoint_every, seed=config.seed,
@@ -151,26 +153,36 @@ def _realistic_datasets(config: Config, data_dir: Path, train_split: str, val_sp
     val_lr, val_hr = degrade.pairs(val_windows, mix, seed=config.seed + 1)
     samples = (data.to_model(val_lr[:SAMPLE_IMAGES]),
                data.to_model(val_hr[:SAMPLE_IMAGES]))
-    return (train_batches, arrays.PairBatches(val_lr, val_hr), samples,
+    return (train_batches, arrays.PairBatches(val_lr, val_hr, _val_batch_size(workers)), samples,
             len(train_windows), len(val_windows))
 
 
-def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
-    """(training batches, validation batches, sample (lr, hr) in [-1, 1], train count, val count)."""
+def _val_batch_size(workers: int) -> int:
+    """32, or the nearest multiple of the worker count below it (each worker takes a share)."""
+    return max(workers, 32 // workers * workers)
+
+
+def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str,
+              workers: int = 1):
+    """(training batches, validation batches, sample (lr, hr) in [-1, 1], train count, val count).
+
+    With several `workers`, the validation images are cut to a multiple of their number."""
     if config.degradation == "realistic":
-        return _realistic_datasets(config, data_dir, train_split, val_split)
+        return _realistic_datasets(config, data_dir, train_split, val_split, workers)
     # uint8 HR crops (prepared and memory-mapped, or decoded once by Pillow), batched with
     # flips; the protocol's LR is made from them on the device by the train step.
     shards = 0
     if arrays.is_prepared(data_dir):
-        shards = arrays.tfrecord_shards(data_dir, train_split) if has_tensorflow() else 0
+        if has_tensorflow() and workers == 1:
+            shards = arrays.tfrecord_shards(data_dir, train_split)
         hr_train = arrays.load_prepared(data_dir, train_split)
         hr_val = arrays.load_prepared(data_dir, val_split)[: config.val_images]
     else:
         train_files, val_files = _split_files(config, data_dir, train_split, val_split)
         hr_train, _ = arrays.load_hr(train_files)
         hr_val, _ = arrays.load_hr(val_files)
-    if shards:  # tf.data over TFRecord shards: what a multi-worker strategy reads
+    hr_val = hr_val[: len(hr_val) // workers * workers]
+    if shards:  # tf.data over TFRecord shards
         from dcgan_sr import records
         log.info("training images from %d TFRecord files of %s", shards, data_dir)
         train_batches = data.training_batches(records.read_shards(data_dir, train_split, shards),
@@ -179,7 +191,7 @@ def _datasets(config: Config, data_dir: Path, train_split: str, val_split: str):
         train_batches = arrays.HRBatches(hr_train, config.batch_size,
                                          steps=config.checkpoint_every, seed=config.seed,
                                          workers=4)
-    val_batches = arrays.HRBatches(hr_val, 32, shuffle=False)
+    val_batches = arrays.HRBatches(hr_val, _val_batch_size(workers), shuffle=False)
     return (train_batches, val_batches, _protocol_samples(np.asarray(hr_val[:SAMPLE_IMAGES])),
             len(hr_train), len(hr_val))
 
@@ -270,16 +282,22 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
         return finished
 
     how = execution.resolve(config)
+    cluster = how.cluster
     train_batches, val_batches, samples, n_train, n_val = _datasets(
-        config, data_dir, train_split, val_split)
+        config, data_dir, train_split, val_split, cluster.size if cluster else 1)
     if config.batch_size > n_train:
         raise UserError(f"--batch-size {config.batch_size} is larger than the {n_train} training "
                         f"images of {data_dir}; use at most {n_train}")
+    if cluster:  # each worker trains and validates on its share of every batch
+        train_batches, val_batches = (arrays.WorkerShare(batches, cluster.index, cluster.size)
+                                      for batches in (train_batches, val_batches))
     keras.utils.set_random_seed(config.seed)
     with execution.dtype_policy(how.dtype_policy), execution.distribution_scope(how):
         gan = build_gan(config, how.jit_compile)
     checkpoints = Checkpoints(out / "checkpoints")
-    wall_seconds = checkpoints.restore(gan)
+    # Workers may have been stopped one checkpoint apart: all resume from the newest they share.
+    common = min(execution.all_workers(checkpoints.newest_step())) if cluster else None
+    wall_seconds = checkpoints.restore(gan, at_most=common)
     if wall_seconds is not None:
         step = int(gan.step)
         if step > config.steps:
@@ -289,6 +307,12 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
     elif (out / "history.csv").is_file() or (out / "checkpoints" / "latest.json").exists():
         raise UserError(f"{out} holds a run's history but no checkpoint to resume from; pass "
                         "--overwrite to discard it and start afresh, or choose another --out")
+    if cluster:
+        steps = execution.all_workers(int(gan.step))
+        if len(set(steps)) > 1:
+            raise UserError(f"the workers resumed from different steps ({steps}, in worker order): "
+                            "copy the run folder (--out) of the worker at the lowest step to the "
+                            "others, or pass --overwrite to all of them")
     wall_seconds = wall_seconds or 0.0
     _keep_history_until(out / "history.csv", int(gan.step))
 
@@ -335,6 +359,14 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
                 f"stopped at once; the last checkpoint in {out / 'checkpoints'} (step "
                 f"{kept['step'] if kept else 0}) is kept. Run the same command again to resume"
             ) from None
+        except Exception as error:
+            if not (cluster and execution.is_peer_lost(error)):
+                raise
+            kept = checkpoints.latest()
+            raise WorkerLost(
+                f"worker {cluster.index}: another worker stopped ({first_line(error)}); the last "
+                f"checkpoint in {out / 'checkpoints'} (step {kept['step'] if kept else 0}) is "
+                "kept. Start every worker again with the same command to resume") from None
         finally:
             wall_seconds = saver.wall_seconds
         if saver.nonfinite_step is not None:
