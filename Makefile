@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench figures presets preset-real clean
+.PHONY: setup demo test bench figures notebooks presets preset-real clean
 
 setup: $(STAMP)
 
@@ -23,11 +23,12 @@ demo: setup
 	$(BIN)/dcgan-sr demo
 
 # ruff (lint), unit tests, then the four notebooks under nbval in quick mode (cells marked
-# NBVAL_CHECK_OUTPUT must reproduce their committed output).
+# NBVAL_CHECK_OUTPUT must reproduce their committed output). pytest-xdist runs the test files
+# in up to 4 processes (a file's tests, and a notebook's cells, stay in one).
 test: setup
 	$(BIN)/ruff check src tests benchmarks
-	DCGAN_SR_QUICK=1 $(BIN)/python -m pytest tests notebooks \
-		--nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg
+	DCGAN_SR_QUICK=1 $(BIN)/python -m pytest notebooks tests -n auto --maxprocesses 4 \
+		--dist loadfile --nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg
 
 # Speeds on this machine, one run: a table, and bench.json.
 bench: setup
@@ -39,6 +40,13 @@ figures: setup
 	cp outputs/figures/comparison_grid.png outputs/figures/comparison_table.png \
 	   outputs/figures/training_curves.png outputs/figures/metrics.png \
 	   outputs/figures/robustness.png images/
+
+# Re-execute the four notebooks in full mode and save them with their outputs (no timing
+# metadata, so a rerun changes only what the cells print and draw).
+notebooks: setup
+	cd notebooks && ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.record_timing=False --ExecutePreprocessor.timeout=3600 \
+		01_data.ipynb 02_models.ipynb 03_training.ipynb 04_results.ipynb
 
 # Ship a finished run's generators as the `mse` and `gan` presets (with their config and history).
 RUN ?= runs/cpu_chosen

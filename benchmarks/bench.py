@@ -188,6 +188,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="timing rounds over the training variants (median counts; default 3)")
     parser.add_argument("--data", default=str(data.SAMPLE_DIR), help="JPEG folder for the pipeline")
+    parser.add_argument("--images", type=int,
+                        help="images through the input pipeline (default 20 batches on GPU, 2048 on CPU)")
     args = parser.parse_args(argv)
     start_tensorflow()
     config = Config.load(args.config) if args.config else Config()
@@ -223,7 +225,8 @@ def main(argv=None) -> int:
     eager_speed = row["train_img_s"]["eager"]
     row["train_ratio_to_eager"] = {k: None if v is None else v / eager_speed
                                    for k, v in row["train_img_s"].items()}
-    row["pipeline_img_s"] = pipeline_img_s(Path(args.data), 20 * batch if gpu else 2048, batch)
+    images = args.images or (20 * batch if gpu else 2048)
+    row["pipeline_img_s"] = pipeline_img_s(Path(args.data), images, batch)
     print(f"pipeline {row['pipeline_img_s']}", flush=True)
     if row["pipeline_img_s"]["tfrecord"] is None:
         note("pipeline tfrecord", "TFRecords are read by tf.data: TensorFlow is not installed")

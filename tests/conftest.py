@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 import subprocess
@@ -50,6 +51,29 @@ def dcgan_sr(*args, cwd=None):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.run([sys.executable, "-m", "dcgan_sr.cli", *map(str, args)], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture
+def cli(capsys):
+    """`dcgan-sr ARGS` in this process, without an interpreter's and TensorFlow's start-up
+    (`dcgan_sr` above runs a real process): its exit code and what it printed."""
+    from dcgan_sr import cli as command
+    package_log = logging.getLogger("dcgan_sr")
+
+    def run(*args):
+        saved = list(package_log.handlers), package_log.propagate, package_log.level
+        package_log.handlers.clear()  # the command's own handler then prints to captured stderr
+        capsys.readouterr()
+        try:
+            code = command.main([str(a) for a in args])
+        except SystemExit as exit:  # argparse's usage errors
+            code = exit.code
+        finally:
+            package_log.handlers[:], package_log.propagate = saved[0], saved[1]
+            package_log.setLevel(saved[2])
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out, err)
+    return run
 
 
 def assert_one_line_error(result, *fragments, code=2):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,44 +17,42 @@ from dcgan_sr.resize import downscale_bicubic
 
 jax = pytest.importorskip("jax")
 
-# One GAN step under a given backend, from weights saved by another: prints the losses.
-STEP = r"""
-import json, sys, numpy as np, keras
+def one_step(gan, weights, hr, generator_out) -> dict:
+    """Load the GAN's weights, one adversarial step on `hr`, save G: the step's losses."""
+    gan.load_weights(weights)
+    gan.set_adversarial(True)
+    logs = gan.train_on_batch(np.load(hr), return_dict=True)
+    gan.generator.save_weights(generator_out)
+    return {k: float(v) for k, v in logs.items()}
+
+
+# The same step in a process under JAX: prints its losses.
+JAX_STEP = r"""
+import json, sys
 from dcgan_sr.config import Config
 from dcgan_sr.train import build_gan
-config = Config.load(sys.argv[1])
-gan = build_gan(config)
-if sys.argv[2] == "save":
-    gan.save_weights(sys.argv[3])
-    sys.exit()
-gan.load_weights(sys.argv[3])
-gan.set_adversarial(True)
-hr = np.load(sys.argv[4])
-logs = gan.train_on_batch(hr, return_dict=True)
-gan.generator.save_weights(sys.argv[5])
-print(json.dumps({k: float(v) for k, v in logs.items()}))
+from test_backends import one_step
+print(json.dumps(one_step(build_gan(Config.load(sys.argv[1])), *sys.argv[2:])))
 """
 
 
-def _python(backend, *args):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run([sys.executable, "-c", STEP, *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-
-
 def test_jax_and_tensorflow_steps_agree_and_weights_travel(tmp_path, tiny_config, sample_files):
+    from dcgan_sr.train import build_gan  # in this process: the TensorFlow backend
     config = dataclasses.replace(tiny_config, label_noise=0.0, r1_weight=1.0,
                                  content_loss="l1", content_weight=0.5)
     config.save(tmp_path / "config.json")
     hr, _ = arrays.load_hr(sample_files[:4])
     np.save(tmp_path / "hr.npy", hr)
-    _python("tensorflow", tmp_path / "config.json", "save", tmp_path / "gan.weights.h5")
-    logs = {backend: json.loads(_python(backend, tmp_path / "config.json", "step",
-                                        tmp_path / "gan.weights.h5", tmp_path / "hr.npy",
-                                        tmp_path / f"g_{backend}.weights.h5"))
-            for backend in ("tensorflow", "jax")}
+    weights = tmp_path / "gan.weights.h5"
+    build_gan(config).save_weights(weights)
+    logs = {"tensorflow": one_step(build_gan(config), weights, tmp_path / "hr.npy",
+                                   tmp_path / "g_tensorflow.weights.h5")}
+    done = subprocess.run([sys.executable, "-c", JAX_STEP, str(tmp_path / "config.json"), str(weights),
+                           str(tmp_path / "hr.npy"), str(tmp_path / "g_jax.weights.h5")],
+                          cwd=Path(__file__).parent, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    logs["jax"] = json.loads(done.stdout.strip().splitlines()[-1])
     assert set(logs["jax"]) == set(logs["tensorflow"]) >= {"g_loss", "d_loss", "r1", "content"}
     for name, value in logs["tensorflow"].items():
         assert np.isclose(logs["jax"][name], value, rtol=1e-3, atol=1e-6), name

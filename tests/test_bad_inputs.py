@@ -55,16 +55,16 @@ def test_cli_upscale_over_the_corpus(corpus, tmp_path, tiny_weights):
         assert f"{name}:" in result.stdout
 
 
-def test_cli_evaluate_over_the_corpus(corpus, tiny_weights):
-    result = dcgan_sr("evaluate", "--data", corpus, "--split", "all", "--weights", tiny_weights, "--json")
+def test_cli_evaluate_over_the_corpus(cli, corpus, tiny_weights):
+    result = cli("evaluate", "--data", corpus, "--split", "all", "--weights", tiny_weights, "--json")
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "skipped" in result.stderr
     assert json.loads(result.stdout)["n_images"] == sum(1 for _, p in CASES.values() if p == OK)
 
 
-def test_folders_without_images(tmp_path, tiny_weights):
+def test_folders_without_images(cli, tmp_path, tiny_weights):
     (tmp_path / "empty").mkdir()
-    assert_one_line_error(dcgan_sr("evaluate", "--data", tmp_path / "empty", "--weights", tiny_weights),
+    assert_one_line_error(cli("evaluate", "--data", tmp_path / "empty", "--weights", tiny_weights),
                           "no images found (.bmp/.gif/")
-    result = dcgan_sr("upscale", tmp_path / "empty", "--out", tmp_path / "out", "--weights", tiny_weights)
+    result = cli("upscale", tmp_path / "empty", "--out", tmp_path / "out", "--weights", tiny_weights)
     assert result.returncode == 1 and "no images in this folder (.bmp/.gif/" in result.stdout

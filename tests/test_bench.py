@@ -12,7 +12,8 @@ def test_bench_writes_every_key_of_the_table(tmp_path, tiny_config):
     tiny_config.save(tmp_path / "tiny.json")
     done = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "bench.py"), "--config", tmp_path / "tiny.json",
-         "--batch", "2", "--steps", "1", "--rounds", "1", "--json", tmp_path / "bench.json"],
+         "--batch", "2", "--steps", "1", "--rounds", "1", "--images", "16",
+         "--json", tmp_path / "bench.json"],
         capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     row = json.loads((tmp_path / "bench.json").read_text())

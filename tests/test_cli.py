@@ -24,16 +24,16 @@ def test_upscale_writes_4x_pngs_and_exits_1_on_an_unreadable_input(tmp_path, tin
     assert not (tmp_path / "out" / "bad.png").exists()
 
 
-def test_evaluate_json_has_the_documented_shape(sample_dir, tiny_weights):
-    result = dcgan_sr("evaluate", "--data", sample_dir, "--weights", tiny_weights, "--limit", "4", "--json")
+def test_evaluate_json_has_the_documented_shape(cli, sample_dir, tiny_weights):
+    result = cli("evaluate", "--data", sample_dir, "--weights", tiny_weights, "--limit", "4", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     # Methods are named by preset name or by the weights file's stem.
     assert report["n_images"] == 4 and set(report) == {"n_images", "bilinear", "bicubic", "generator"}
 
 
-def test_evaluate_all_prints_valid_json_per_degradation(sample_dir, tiny_weights):
-    result = dcgan_sr("evaluate", "--data", sample_dir, "--weights", f"{tiny_weights},mse",
+def test_evaluate_all_prints_valid_json_per_degradation(cli, sample_dir, tiny_weights):
+    result = cli("evaluate", "--data", sample_dir, "--weights", f"{tiny_weights},mse",
                       "--degradation", "all", "--limit", "2", "--json")
     assert result.returncode == 0, result.stderr
     table = json.loads(result.stdout)
@@ -47,15 +47,15 @@ def test_evaluate_all_prints_valid_json_per_degradation(sample_dir, tiny_weights
     (["train", "--data", "data/sample", "--out", "x", "--batch-size", "0"], ["batch_size must be > 0"]),
     (["upscale", "in.png", "--out", "o", "--tile", "4"], ["--tile must be at least 16"]),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, fragments):
-    assert_one_line_error(dcgan_sr(*args), *fragments)
+def test_bad_input_is_one_line_and_exit_2(cli, args, fragments):
+    assert_one_line_error(cli(*args), *fragments)
 
 
-def test_train_flags_override_a_config_file(tmp_path, celeba_dir, tiny_config):
+def test_train_flags_override_a_config_file(cli, tmp_path, celeba_dir, tiny_config):
     tiny_config.save(tmp_path / "base.json")
     out = tmp_path / "run"
-    result = dcgan_sr("train", "--data", celeba_dir, "--out", out, "--config", tmp_path / "base.json",
-                      "--steps", 2, "--pretrain-steps", 1, "--gen-res-filters", "8,8,8")
+    result = cli("train", "--data", celeba_dir, "--out", out, "--config", tmp_path / "base.json",
+                 "--steps", 2, "--pretrain-steps", 0, "--gen-res-filters", "8,8,8")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert summary["steps_completed"] == 2
@@ -63,8 +63,8 @@ def test_train_flags_override_a_config_file(tmp_path, celeba_dir, tiny_config):
     assert saved.gen_res_filters == (8, 8, 8) and saved.batch_size == tiny_config.batch_size
 
 
-def test_upscale_to_an_out_that_is_a_file_is_one_line(tmp_path, tiny_weights):
+def test_upscale_to_an_out_that_is_a_file_is_one_line(cli, tmp_path, tiny_weights):
     Image.fromarray(random_image((8, 8, 3))).save(tmp_path / "a.png")
     (tmp_path / "out").write_text("taken")
-    result = dcgan_sr("upscale", tmp_path / "a.png", "--out", tmp_path / "out", "--weights", tiny_weights)
+    result = cli("upscale", tmp_path / "a.png", "--out", tmp_path / "out", "--weights", tiny_weights)
     assert_one_line_error(result, str(tmp_path / "out"), code=1)

@@ -1,6 +1,9 @@
+import contextlib
+import io
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from dcgan_sr import degrade
@@ -12,22 +15,30 @@ FILES = ["comparison_grid.png", "robustness.png", "comparison_table.png", "train
          "metrics.png", "metrics.json", "metrics.txt"]
 
 
-def test_demo_writes_figures_and_metrics(tmp_path, sample_dir, sample_files, capsys):
-    result = run_demo(sample_dir, tmp_path)
+@pytest.fixture(scope="module")
+def first_demo(tmp_path_factory, sample_dir):
+    """One demo run on the bundled sample: (its folder, what it returned, what it printed)."""
+    out = tmp_path_factory.mktemp("demo")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result = run_demo(sample_dir, out)
+    return out, result, printed.getvalue()
+
+
+def test_demo_writes_figures_and_metrics(first_demo, sample_files):
+    out, result, printed = first_demo
     for name in FILES:
-        assert (tmp_path / name).is_file(), name
-    assert len(list((tmp_path / "sr").glob("*.png"))) == len(sample_files)
-    assert json.loads((tmp_path / "metrics.json").read_text()) == result
+        assert (out / name).is_file(), name
+    assert len(list((out / "sr").glob("*.png"))) == len(sample_files)
+    assert json.loads((out / "metrics.json").read_text()) == result
     assert set(result) == {"n_images", "bilinear", "bicubic", "mse", "gan", "real"}
-    printed = capsys.readouterr().out
-    assert (tmp_path / "metrics.txt").read_text().strip() in printed
+    assert (out / "metrics.txt").read_text().strip() in printed
 
 
-def test_demo_figures_are_byte_identical_across_runs(tmp_path, sample_dir):
-    run_demo(sample_dir, tmp_path / "a")
-    run_demo(sample_dir, tmp_path / "b")
+def test_demo_figures_are_byte_identical_across_runs(first_demo, tmp_path, sample_dir):
+    run_demo(sample_dir, tmp_path)
     for name in FILES:
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+        assert (first_demo[0] / name).read_bytes() == (tmp_path / name).read_bytes(), name
 
 
 def test_outputs_are_keyed_by_their_own_input(tmp_path, sample_files):

@@ -8,7 +8,7 @@ import numpy as np
 from dcgan_sr import arrays, records
 from dcgan_sr.train import train
 
-from conftest import assert_one_line_error, dcgan_sr
+from conftest import assert_one_line_error
 
 
 def _digests(images) -> list[str]:
@@ -43,8 +43,7 @@ def test_training_reads_the_shards(tmp_path, celeba_dir, tiny_config, caplog):
     assert summary["steps_completed"] == tiny_config.steps and summary["train_images"] == 24
 
 
-def test_negative_shard_count_is_a_one_line_error(tmp_path, celeba_dir):
-    result = dcgan_sr("prepare", "--data", celeba_dir, "--out", tmp_path / "p",
-                      "--tfrecord-shards", "-1")
+def test_negative_shard_count_is_a_one_line_error(cli, tmp_path, celeba_dir):
+    result = cli("prepare", "--data", celeba_dir, "--out", tmp_path / "p", "--tfrecord-shards", "-1")
     assert_one_line_error(result, "--tfrecord-shards")
     assert not (tmp_path / "p").exists()

@@ -13,9 +13,10 @@ import shutil
 
 import pytest
 
+from dcgan_sr.callbacks import Checkpoints
 from dcgan_sr.errors import UserError
 from dcgan_sr.train import train
-from conftest import assert_one_line_error, dcgan_sr
+from conftest import assert_one_line_error
 
 
 def history_steps(out):
@@ -50,12 +51,22 @@ def test_latest_json_naming_a_missing_checkpoint_resumes_from_the_newest_on_disk
 
 
 @pytest.mark.parametrize("content", ["", '{"file": "ckpt-00', '{"step": 4}', "[]"])
-def test_an_unreadable_latest_json_is_replaced_by_a_scan(run4, celeba_dir, caplog, content):
+def test_an_unreadable_latest_json_is_ignored_for_a_scan(finished4, tmp_path, content):
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(finished4[0] / "checkpoints", folder)
+    (folder / "latest.json").write_text(content)
+    checkpoints = Checkpoints(folder)
+    assert checkpoints.latest() is None and checkpoints.newest_step() == 4
+
+
+def test_an_unreadable_latest_json_is_replaced_by_a_scan(run4, celeba_dir, caplog):
     out, longer = run4
-    (out / "checkpoints" / "latest.json").write_text(content)
+    (out / "checkpoints" / "latest.json").write_text('{"file": "ckpt-00')
     with caplog.at_level(logging.INFO, logger="dcgan_sr"):
         train(longer, celeba_dir, out, verbose=0)
+    assert "latest.json is unreadable" in caplog.text
     assert f"resuming {out} from step 4" in caplog.text and history_steps(out) == [2, 4, 6]
+    assert Checkpoints(out / "checkpoints").latest()["step"] == 6  # written again
 
 
 def test_a_truncated_newest_checkpoint_falls_back_to_the_previous_one(run4, celeba_dir, caplog):
@@ -118,7 +129,8 @@ def test_a_second_training_on_the_same_folder_is_refused_naming_the_holder(tmp_p
         with pytest.raises(UserError, match=r"being trained by another process \(PID 4242\)"):
             train(tiny_config, celeba_dir, out, verbose=0)
     # Released (as when the holder dies): it trains.
-    assert train(tiny_config, celeba_dir, out, verbose=0)["steps_completed"] == tiny_config.steps
+    short = dataclasses.replace(tiny_config, steps=2, pretrain_steps=0)
+    assert train(short, celeba_dir, out, verbose=0)["steps_completed"] == 2
     assert (out / ".lock").read_text().strip() == str(os.getpid())
 
 
@@ -151,18 +163,18 @@ def test_non_finite_or_out_of_range_settings_are_refused(tiny_config, changes, m
         dataclasses.replace(tiny_config, **changes)
 
 
-def test_a_non_finite_flag_is_one_line_and_writes_nothing(tmp_path):
-    result = dcgan_sr("train", "--data", "data/sample", "--out", tmp_path / "run",
-                      "--g-learning-rate", "nan", "--seed", "-5")
+def test_a_non_finite_flag_is_one_line_and_writes_nothing(cli, tmp_path):
+    result = cli("train", "--data", "data/sample", "--out", tmp_path / "run",
+                 "--g-learning-rate", "nan", "--seed", "-5")
     assert_one_line_error(result, "g_learning_rate must be a finite number",
                           "seed must be between 0 and 2**32 - 1")
     assert not (tmp_path / "run").exists()
 
 
-def test_out_that_is_a_file_is_one_line_naming_it(tmp_path, celeba_dir):
+def test_out_that_is_a_file_is_one_line_naming_it(cli, tmp_path, celeba_dir):
     (tmp_path / "taken").write_text("a user's file")
-    result = dcgan_sr("train", "--data", celeba_dir, "--out", tmp_path / "taken", "--steps", "2",
-                      "--gen-res-filters", "8,8", "--batch-size", "4")
+    result = cli("train", "--data", celeba_dir, "--out", tmp_path / "taken", "--steps", "2",
+                 "--gen-res-filters", "8,8", "--batch-size", "4")
     assert_one_line_error(result, str(tmp_path / "taken"), code=1)
     assert (tmp_path / "taken").read_text() == "a user's file"
 
