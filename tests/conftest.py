@@ -17,6 +17,19 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def jax_compilation_cache(tmp_path_factory):
+    """XLA programs that JAX compiles, kept on disk for this session: processes started
+    by the tests (the multi-worker ones, each resumed run) load them instead of compiling
+    the same step again."""
+    folder = tmp_path_factory.mktemp("jax_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JAX_COMPILATION_CACHE_DIR", str(folder))
+        patch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        patch.setenv("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return SAMPLE

@@ -12,32 +12,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from backend_step import one_step
 from dcgan_sr import arrays, degrade
 from dcgan_sr.resize import downscale_bicubic
 
 jax = pytest.importorskip("jax")
 
-def one_step(gan, weights, hr, generator_out) -> dict:
-    """Load the GAN's weights, one adversarial step on `hr`, save G: the step's losses."""
-    gan.load_weights(weights)
-    gan.set_adversarial(True)
-    logs = gan.train_on_batch(np.load(hr), return_dict=True)
-    gan.generator.save_weights(generator_out)
-    return {k: float(v) for k, v in logs.items()}
-
-
-# The same step in a process under JAX: prints its losses.
-JAX_STEP = r"""
-import json, sys
-from dcgan_sr.config import Config
-from dcgan_sr.train import build_gan
-from test_backends import one_step
-print(json.dumps(one_step(build_gan(Config.load(sys.argv[1])), *sys.argv[2:])))
-"""
-
-
 def test_jax_and_tensorflow_steps_agree_and_weights_travel(tmp_path, tiny_config, sample_files):
-    from dcgan_sr.train import build_gan  # in this process: the TensorFlow backend
+    from dcgan_sr.train import build_gan
     config = dataclasses.replace(tiny_config, label_noise=0.0, r1_weight=1.0,
                                  content_loss="l1", content_weight=0.5)
     config.save(tmp_path / "config.json")
@@ -45,11 +27,11 @@ def test_jax_and_tensorflow_steps_agree_and_weights_travel(tmp_path, tiny_config
     np.save(tmp_path / "hr.npy", hr)
     weights = tmp_path / "gan.weights.h5"
     build_gan(config).save_weights(weights)
-    logs = {"tensorflow": one_step(build_gan(config), weights, tmp_path / "hr.npy",
-                                   tmp_path / "g_tensorflow.weights.h5")}
-    done = subprocess.run([sys.executable, "-c", JAX_STEP, str(tmp_path / "config.json"), str(weights),
-                           str(tmp_path / "hr.npy"), str(tmp_path / "g_jax.weights.h5")],
-                          cwd=Path(__file__).parent, capture_output=True, text=True, timeout=300,
+    step = [tmp_path / "config.json", weights, tmp_path / "hr.npy"]
+    logs = {"tensorflow": one_step(*step, tmp_path / "g_tensorflow.weights.h5")}  # this process
+    done = subprocess.run([sys.executable, str(Path(__file__).with_name("backend_step.py")),
+                           *map(str, step), str(tmp_path / "g_jax.weights.h5")],
+                          capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3"))
     assert done.returncode == 0, done.stderr[-3000:]
     logs["jax"] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,0 +1,26 @@
+"""One adversarial GAN step from saved weights, under whichever Keras backend runs it.
+
+`python tests/backend_step.py CONFIG WEIGHTS HR.npy G_OUT` prints the step's losses as JSON
+(tests/test_backends.py runs it under JAX, and calls `one_step` under TensorFlow)."""
+
+import json
+import sys
+
+import numpy as np
+
+from dcgan_sr.config import Config
+from dcgan_sr.train import build_gan
+
+
+def one_step(config_file, weights, hr, generator_out) -> dict:
+    """Load the GAN's weights, one adversarial step on `hr`, save G: the step's losses."""
+    gan = build_gan(Config.load(config_file))
+    gan.load_weights(weights)
+    gan.set_adversarial(True)
+    logs = gan.train_on_batch(np.load(hr), return_dict=True)
+    gan.generator.save_weights(generator_out)
+    return {k: float(v) for k, v in logs.items()}
+
+
+if __name__ == "__main__":
+    print(json.dumps(one_step(*sys.argv[1:5])))
