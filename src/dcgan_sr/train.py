@@ -281,8 +281,8 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
         log.info("%s: run already finished (%d steps); nothing to do", out, config.steps)
         return finished
 
-    how = execution.resolve(config)
-    cluster = how.cluster
+    plan = execution.resolve(config)
+    cluster = plan.cluster
     train_batches, val_batches, samples, n_train, n_val = _datasets(
         config, data_dir, train_split, val_split, cluster.size if cluster else 1)
     if config.batch_size > n_train:
@@ -292,8 +292,8 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
         train_batches, val_batches = (arrays.WorkerShare(batches, cluster.index, cluster.size)
                                       for batches in (train_batches, val_batches))
     keras.utils.set_random_seed(config.seed)
-    with execution.dtype_policy(how.dtype_policy), execution.distribution_scope(how):
-        gan = build_gan(config, how.jit_compile)
+    with execution.dtype_policy(plan.dtype_policy), execution.distribution_scope(plan):
+        gan = build_gan(config, plan.jit_compile)
     checkpoints = Checkpoints(out / "checkpoints")
     # Workers may have been stopped one checkpoint apart: all resume from the newest they share.
     common = min(execution.all_workers(checkpoints.newest_step())) if cluster else None
@@ -318,11 +318,11 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
 
     run_info = {"data": {"dir": str(data_dir), "train_split": train_split, "val_split": val_split,
                          "train_images": n_train, "val_images": n_val},
-                "versions": _versions(), "device": device_name(), "execution": how.describe()}
+                "versions": _versions(), "device": device_name(), "execution": plan.describe()}
     write_atomic(out / "config.json",
                  lambda tmp: Path(tmp).write_text(json.dumps(config.to_dict() | run_info,
                                                               indent=2) + "\n"))
-    log.info("training on %s: %s", run_info["device"], how.describe())
+    log.info("training on %s: %s", run_info["device"], plan.describe())
 
     sample_lr, sample_hr = samples
     tensorboard = has_tensorflow()
@@ -395,7 +395,7 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
         final = gan.evaluate(val_batches, verbose=0, return_dict=True)
     summary = {"steps_completed": int(gan.step), "steps": config.steps,
                "wall_seconds": round(wall_seconds, 1),
-               "device": run_info["device"], "execution": how.describe(),
+               "device": run_info["device"], "execution": plan.describe(),
                "train_images": n_train,
                "val": {"images": n_val, "psnr_rgb": round(float(final["psnr"]), 3)}}
     write_atomic(out / "summary.json",
