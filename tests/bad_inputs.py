@@ -16,7 +16,7 @@ CASES = {
     "empty.jpg": (REFUSE, SKIP),
     "text.jpg": (REFUSE, SKIP),
     "alpha.png": (CONVERT, OK),
-    "grey.jpg": (CONVERT, OK),
+    "grey.jpg": (OK, OK),
     "sixteen-bit.png": (CONVERT, OK),
     "palette.gif": (CONVERT, OK),
     "cmyk.jpg": (CONVERT, OK),

@@ -10,18 +10,18 @@ from dcgan_sr.degrade import NAMED
 from conftest import assert_one_line_error, dcgan_sr, random_image
 
 
-def test_upscale_writes_4x_pngs_and_exits_1_on_an_unreadable_input(tmp_path, tiny_weights):
+def test_upscale_writes_scaled_pngs_and_exits_1_on_an_unreadable_input(tmp_path, tiny_weights):
     Image.fromarray(random_image((20, 16, 3))).convert("L").save(tmp_path / "grey.png")
     (tmp_path / "bad.jpg").write_text("not a jpeg")
-    result = dcgan_sr("upscale", tmp_path / "grey.png", tmp_path / "bad.jpg",
-                      "--out", tmp_path / "out", "--weights", tiny_weights)
+    result = dcgan_sr("upscale", tmp_path / "grey.png", tmp_path / "bad.jpg", "--out", tmp_path / "out",
+                      "--weights", tiny_weights, "--outscale", "8", "--suffix", "_x8")
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    assert "L converted to RGB" in result.stdout
     assert "bad.jpg: not a readable image" in result.stdout
     assert "1 written, 0 skipped, 1 failed" in result.stdout
-    assert Image.open(tmp_path / "out" / "grey.png").size == (64, 80)
-    assert not (tmp_path / "out" / "bad.png").exists()
+    with Image.open(tmp_path / "out" / "grey_x8.png") as out:
+        assert out.size == (128, 160) and out.mode == "L"  # 8x, and still greyscale
+    assert not list((tmp_path / "out").glob("bad*"))
 
 
 def test_evaluate_json_has_the_documented_shape(cli, sample_dir, tiny_weights):
@@ -46,6 +46,8 @@ def test_evaluate_all_prints_valid_json_per_degradation(cli, sample_dir, tiny_we
     (["evaluate", "--data", "data/sample", "--weights", "missing.weights.h5"], ["missing.weights.h5"]),
     (["train", "--data", "data/sample", "--out", "x", "--batch-size", "0"], ["batch_size must be > 0"]),
     (["upscale", "in.png", "--out", "o", "--tile", "4"], ["--tile must be at least 16"]),
+    (["upscale", "in.png", "--out", "o", "--outscale", "0"], ["--outscale must be above 0"]),
+    (["upscale", "in.png", "--out", "o", "--suffix", "a/b"], ["--suffix is part of a file name"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, args, fragments):
     assert_one_line_error(cli(*args), *fragments)

@@ -3,7 +3,9 @@ import pytest
 from PIL import Image
 
 from dcgan_sr.models import build_generator
-from dcgan_sr.upscale import read_rgb, receptive_margin, upscale_array, upscale_files
+from dcgan_sr.pixels import to_rgb
+from dcgan_sr.upscale import read_image, receptive_margin, upscale_array, upscale_files
+from dcgan_sr.upscaler import Upscaler
 from conftest import random_image
 
 
@@ -33,17 +35,64 @@ def test_tiled_output_is_seamless_and_equals_whole_image(generator):
     assert np.abs(whole.astype(int) - seamed.astype(int)).max() > 1
 
 
-@pytest.mark.parametrize("mode, note", [("L", "L converted"), ("RGBA", "transparency put on white"),
-                                        ("P", "P converted"), ("I;16", "greyscale scaled to 8 bits")])
-def test_other_modes_become_rgb_with_a_note(tmp_path, mode, note):
+# mode -> (shape upscale reads it as, its note; shape training reads it as, its note)
+MODES = {"L": ((8, 8), None, (8, 8, 3), "greyscale converted to RGB"),
+         "RGBA": ((8, 8, 4), "alpha upscaled by bicubic", (8, 8, 3), "transparency put on white"),
+         "P": ((8, 8, 3), "P converted to RGB", (8, 8, 3), "P converted to RGB"),
+         "I;16": ((8, 8), "greyscale scaled to 8 bits", (8, 8, 3), "greyscale scaled to 8 bits")}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_upscale_keeps_grey_and_alpha_and_training_gets_rgb(tmp_path, mode):
     rgb = Image.fromarray(random_image((8, 8, 3)))
     image = {"L": rgb.convert("L"), "RGBA": rgb.convert("RGBA"), "P": rgb.convert("P"),
              "I;16": Image.fromarray((random_image((8, 8)).astype(np.uint16) * 257))}[mode]
     path = tmp_path / f"in_{mode.replace(';', '')}.png"
     image.save(path)
-    array, message = read_rgb(path)
-    assert array.shape == (8, 8, 3) and array.dtype == np.uint8
-    assert note in message
+    upscale_shape, upscale_note, train_shape, train_note = MODES[mode]
+    array, message = read_image(path)
+    assert array.shape == upscale_shape and array.dtype == np.uint8
+    assert message == upscale_note or upscale_note in message
+    with Image.open(path) as opened:
+        array, message = to_rgb(opened)
+    assert array.shape == train_shape and array.dtype == np.uint8 and train_note in message
+
+
+def test_upscale_options_name_format_scale_and_mirror_folders(tmp_path, generator):
+    inputs = tmp_path / "in"
+    (inputs / "a").mkdir(parents=True)
+    (inputs / "b").mkdir()
+    Image.fromarray(random_image((10, 12, 3))).save(inputs / "a" / "face.png")
+    Image.fromarray(random_image((6, 8, 4), seed=1), "RGBA").save(inputs / "b" / "face.png")
+    Image.fromarray(random_image((5, 5))).save(inputs / "top.png")
+    lines = []
+    report = upscale_files(Upscaler(generator, outscale=2), [inputs], tmp_path / "out", ext="webp",
+                           suffix="_x2", recursive=True, say=lines.append)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in report.written) == [
+        "a/face_x2.webp", "b/face_x2.webp", "top_x2.webp"], lines
+    with Image.open(tmp_path / "out" / "a" / "face_x2.webp") as a:
+        assert a.size == (24, 20) and a.mode == "RGB"
+    with Image.open(tmp_path / "out" / "b" / "face_x2.webp") as b:
+        assert b.size == (16, 12) and b.mode == "RGBA"
+    with Image.open(tmp_path / "out" / "top_x2.webp") as top:
+        assert top.size == (10, 10) and top.mode in ("L", "RGB")  # WebP stores grey as RGB
+    # Without --recursive, subfolders are not entered; JPEG puts the alpha on white, saying so.
+    lines = []
+    report = upscale_files(Upscaler(generator), [inputs / "b" / "face.png"], tmp_path / "jpg",
+                           ext="jpg", say=lines.append)
+    with Image.open(report.written[0]) as out:
+        assert out.size == (32, 24) and out.mode == "RGB"
+    assert "JPEG has no alpha: put on white" in lines[-1]
+    assert [p.name for p in upscale_files(Upscaler(generator), [inputs], tmp_path / "flat",
+                                          say=lambda _: None).written] == ["top.png"]
+
+
+def test_grey_stays_grey_as_png(tmp_path, generator):
+    Image.fromarray(random_image((7, 9))).save(tmp_path / "grey.png")
+    report = upscale_files(Upscaler(generator), [tmp_path / "grey.png"], tmp_path / "out",
+                           say=lambda _: None)
+    with Image.open(report.written[0]) as out:
+        assert out.mode == "L" and out.size == (36, 28)
 
 
 def test_folder_upscale_reports_bad_files_and_never_touches_inputs(tmp_path, generator):
@@ -54,31 +103,31 @@ def test_folder_upscale_reports_bad_files_and_never_touches_inputs(tmp_path, gen
     (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     before = {p.name: p.read_bytes() for p in inputs.iterdir()}
     lines = []
-    report = upscale_files(generator, [inputs], tmp_path / "out", say=lines.append)
+    report = upscale_files(Upscaler(generator), [inputs], tmp_path / "out", say=lines.append)
     assert sorted(p.name for p in report.written) == ["face.png", "odd.png"]
     assert len(report.failed) == 1 and "broken.png" in report.failed[0]
     assert Image.open(tmp_path / "out" / "face.png").size == (48, 40)
     assert {p.name: p.read_bytes() for p in inputs.iterdir()} == before
     # Output folder == input folder: face.png would overwrite its own input, and is refused.
-    report = upscale_files(generator, [inputs / "face.png"], inputs, say=lines.append)
+    report = upscale_files(Upscaler(generator), [inputs / "face.png"], inputs, say=lines.append)
     assert report.failed and "would overwrite an input" in report.failed[0]
     assert (inputs / "face.png").read_bytes() == before["face.png"]
     # A second run skips what exists, unless told to overwrite.
-    again = upscale_files(generator, [inputs / "odd.jpg"], tmp_path / "out", say=lines.append)
+    again = upscale_files(Upscaler(generator), [inputs / "odd.jpg"], tmp_path / "out", say=lines.append)
     assert again.skipped and not again.written
-    assert upscale_files(generator, [inputs / "odd.jpg"], tmp_path / "out", overwrite=True,
+    assert upscale_files(Upscaler(generator), [inputs / "odd.jpg"], tmp_path / "out", overwrite=True,
                          say=lines.append).written
 
 
 def test_a_dark_16_bit_image_stays_dark_and_a_float_tiff_keeps_its_scale(tmp_path):
     dark = (np.arange(64).reshape(8, 8) * 3).astype(np.uint16)  # 0..189 of 65535: near black
     Image.fromarray(dark).save(tmp_path / "dark16.png")
-    array, note = read_rgb(tmp_path / "dark16.png")
+    array, note = read_image(tmp_path / "dark16.png")
     assert array.max() <= 1 and "scaled to 8 bits" in note
     unit = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
     Image.fromarray(unit).save(tmp_path / "float.tif")
-    array, _ = read_rgb(tmp_path / "float.tif")
-    assert array[0, 0, 0] == 0 and array[-1, -1, 0] == 255 and 120 <= array[4, 0, 0] <= 135
+    array, _ = read_image(tmp_path / "float.tif")  # greyscale: read as H x W
+    assert array.shape == (8, 8) and array[0, 0] == 0 and array[-1, -1] == 255 and 120 <= array[4, 0] <= 135
 
 
 def test_exif_orientation_is_applied_with_a_note(tmp_path):
@@ -87,7 +136,7 @@ def test_exif_orientation_is_applied_with_a_note(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 degrees clockwise to view"
     stored.save(tmp_path / "phone.png", exif=exif)
-    array, note = read_rgb(tmp_path / "phone.png")
+    array, note = read_image(tmp_path / "phone.png")
     assert array.shape == (20, 10, 3) and "EXIF orientation" in note
     assert np.array_equal(array, portrait)  # the same picture, upright
 
@@ -95,7 +144,7 @@ def test_exif_orientation_is_applied_with_a_note(tmp_path):
 def test_an_animated_gif_says_which_frame_is_used(tmp_path):
     frames = [Image.fromarray(random_image((8, 8, 3), seed=s)).convert("P") for s in range(3)]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
-    _, note = read_rgb(tmp_path / "anim.gif")
+    _, note = read_image(tmp_path / "anim.gif")
     assert "first of 3 frames" in note
 
 
@@ -104,7 +153,7 @@ def test_webp_and_tiff_are_found_in_folders_as_when_named(tmp_path, generator):
     inputs.mkdir()
     for name in ("a.webp", "b.tif", "c.tiff"):
         Image.fromarray(random_image((6, 6, 3))).save(inputs / name)
-    report = upscale_files(generator, [inputs], tmp_path / "out", say=lambda _: None)
+    report = upscale_files(Upscaler(generator), [inputs], tmp_path / "out", say=lambda _: None)
     assert sorted(p.name for p in report.written) == ["a.png", "b.png", "c.png"]
 
 
@@ -114,14 +163,16 @@ def test_overwrite_never_replaces_a_file_the_tool_did_not_write(tmp_path, genera
     Image.fromarray(random_image((8, 8, 3))).save(folder / "a.jpg")
     Image.fromarray(random_image((9, 9, 3), seed=1)).save(folder / "a.png")  # the user's own
     original = (folder / "a.png").read_bytes()
-    report = upscale_files(generator, [folder / "a.jpg"], folder, overwrite=True, say=lambda _: None)
+    report = upscale_files(Upscaler(generator), [folder / "a.jpg"], folder, overwrite=True,
+                           say=lambda _: None)
     assert report.failed and "was not written by dcgan-sr" in report.failed[0]
     assert (folder / "a.png").read_bytes() == original
     # Its own outputs it may redo; and they are not taken as inputs on a second run.
     (folder / "a.png").unlink()
-    assert upscale_files(generator, [folder / "a.jpg"], folder, say=lambda _: None).written
-    assert upscale_files(generator, [folder / "a.jpg"], folder, overwrite=True, say=lambda _: None).written
-    again = upscale_files(generator, [folder], folder, say=lambda _: None)
+    assert upscale_files(Upscaler(generator), [folder / "a.jpg"], folder, say=lambda _: None).written
+    assert upscale_files(Upscaler(generator), [folder / "a.jpg"], folder, overwrite=True,
+                         say=lambda _: None).written
+    again = upscale_files(Upscaler(generator), [folder], folder, say=lambda _: None)
     assert not again.failed and again.skipped == [folder / "a.png"]
 
 
@@ -129,5 +180,5 @@ def test_an_output_path_that_is_a_file_fails_before_any_work(tmp_path, generator
     Image.fromarray(random_image((8, 8, 3))).save(tmp_path / "a.jpg")
     (tmp_path / "out").write_text("a user's file")
     with pytest.raises(OSError):
-        upscale_files(generator, [tmp_path / "a.jpg"], tmp_path / "out", say=lambda _: None)
+        upscale_files(Upscaler(generator), [tmp_path / "a.jpg"], tmp_path / "out", say=lambda _: None)
     assert (tmp_path / "out").read_text() == "a user's file"

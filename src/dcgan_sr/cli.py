@@ -80,11 +80,18 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("upscale", help="upscale image files 4x")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
-    p.add_argument("--out", required=True, help="output folder; writes <stem>.png")
+    p.add_argument("--out", required=True, help="output folder; writes <stem><suffix>.<ext>")
     p.add_argument("--weights", help="preset name (real, mse, gan) or a .weights.h5/.keras file "
                                      "(default real: see the README's robustness table)")
     p.add_argument("--tile", type=int, default=128, help="tile size in input pixels (default 128)")
     p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
+    p.add_argument("--outscale", type=float, default=4.0, metavar="X",
+                   help="final scale: the network's 4x, then resized by Lanczos (default 4)")
+    p.add_argument("--ext", choices=("png", "jpg", "webp"), default="png",
+                   help="output format (default png; jpg puts transparency on white)")
+    p.add_argument("--suffix", default="", help="added to each output's name, e.g. _x4")
+    p.add_argument("--recursive", action="store_true",
+                   help="also upscale the images in subfolders, mirroring them under --out")
 
     p = commands.add_parser("demo", help="super-resolve the bundled sample, write figures and metrics")
     p.add_argument("--data", help="folder of CelebA images (default: the bundled data/sample)")
@@ -127,12 +134,17 @@ def _run(args) -> int:
     if args.command == "evaluate":
         return _evaluate(args)
     if args.command == "upscale":
-        from dcgan_sr.presets import load_generator
         from dcgan_sr.upscale import upscale_files
+        from dcgan_sr.upscaler import Upscaler
         if args.tile < 16:
             raise UserError("--tile must be at least 16 input pixels")
-        report = upscale_files(load_generator(args.weights), args.inputs, args.out,
-                               overwrite=args.overwrite, tile=args.tile)
+        if not 0 < args.outscale <= 16:
+            raise UserError("--outscale must be above 0 and at most 16")
+        if "/" in args.suffix or "\\" in args.suffix:
+            raise UserError("--suffix is part of a file name: no / or \\ in it")
+        report = upscale_files(Upscaler(args.weights, tile=args.tile, outscale=args.outscale),
+                               args.inputs, args.out, overwrite=args.overwrite, ext=args.ext,
+                               suffix=args.suffix, recursive=args.recursive)
         print(f"{len(report.written)} written, {len(report.skipped)} skipped, "
               f"{len(report.failed)} failed")
         return 1 if report.failed else 0

@@ -4,7 +4,8 @@ evaluation and upscaling.
 * EXIF orientation is applied (a portrait phone photo comes out upright);
 * 16-bit greyscale is scaled by its true depth (65535 -> 255), 32-bit integer likewise;
   32-bit float is taken as [0, 1] when its maximum is at most 1, else as [0, 255];
-* transparency is put on white (upscale keeps alpha separately where it can);
+* greyscale stays greyscale and transparency is kept (`to_array`, for upscaling), or
+  both are made plain RGB, transparency put on white (`to_rgb`, for training);
 * anything else (L, P, CMYK, LA, ...) goes through Pillow's own conversion.
 
 Each returns a note for the user when it had to change something.
@@ -18,8 +19,9 @@ from PIL import Image, ImageOps
 WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
-def to_rgb(image: Image.Image) -> tuple[np.ndarray, str | None]:
-    """(uint8 H x W x 3 array, note or None) of an opened image."""
+def to_array(image: Image.Image) -> tuple[np.ndarray, str | None]:
+    """(uint8 array, note or None) of an opened image, in the kind the upscaler keeps:
+    H x W for greyscale, H x W x 4 with transparency, else H x W x 3."""
     notes = []
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
@@ -29,21 +31,35 @@ def to_rgb(image: Image.Image) -> tuple[np.ndarray, str | None]:
         image = ImageOps.exif_transpose(image)
         notes.append("turned upright by its EXIF orientation")
     mode = image.mode
-    if mode == "RGB":
-        rgb = np.asarray(image)
+    if mode in ("RGB", "L"):
+        array = np.asarray(image)
     elif mode in WIDE_GREY or mode == "F":
         grey = np.asarray(image, np.float64)
         if mode == "F":
             scale = 255.0 if grey.max(initial=0) <= 1.0 else 1.0
         else:
             scale = 255.0 / 65535.0 if mode != "I" or grey.max(initial=0) <= 65535 else 255.0 / grey.max()
-        rgb = np.repeat(np.clip(np.round(grey * scale), 0, 255).astype(np.uint8)[..., None], 3, -1)
-        notes.append(f"{mode} greyscale scaled to 8 bits and converted to RGB")
+        array = np.clip(np.round(grey * scale), 0, 255).astype(np.uint8)
+        notes.append(f"{mode} greyscale scaled to 8 bits")
     elif "A" in mode or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        rgb = np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB"))
-        notes.append(f"{mode} with transparency put on white")
+        array = np.asarray(image.convert("RGBA"))
+        notes.append(f"{mode} with transparency: alpha upscaled by bicubic")
     else:
-        rgb = np.asarray(image.convert("RGB"))
+        array = np.asarray(image.convert("RGB"))
         notes.append(f"{mode} converted to RGB")
-    return rgb, "; ".join(notes) or None
+    return array, "; ".join(notes) or None
+
+
+def to_rgb(image: Image.Image) -> tuple[np.ndarray, str | None]:
+    """(uint8 H x W x 3 array, note or None) of an opened image (for training and
+    evaluation: greyscale made RGB, transparency put on white)."""
+    array, note = to_array(image)
+    notes = [note] if note else []
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, -1)
+        notes.append("greyscale converted to RGB")
+    elif array.shape[2] == 4:
+        rgba = Image.fromarray(array, "RGBA")
+        array = np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB"))
+        notes = [n.replace(": alpha upscaled by bicubic", " put on white") for n in notes]
+    return array, "; ".join(notes) or None

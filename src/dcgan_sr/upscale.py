@@ -22,7 +22,7 @@ from PIL import Image
 
 from dcgan_sr.data import IMAGE_SUFFIXES, KNOWN_IMAGES, SCALE, from_model
 from dcgan_sr.io import write_atomic
-from dcgan_sr.pixels import to_rgb
+from dcgan_sr.pixels import to_array
 
 MAX_INPUT_PIXELS = 4096 * 4096  # the 4x output of a larger image would not fit in memory
 
@@ -61,8 +61,9 @@ def upscale_array(generator: keras.Model, image: np.ndarray, tile: int = 128,
     return out
 
 
-def read_rgb(path: Path) -> tuple[np.ndarray, str | None]:
-    """An image file as uint8 RGB, and a note when it had to be converted."""
+def read_image(path: Path) -> tuple[np.ndarray, str | None]:
+    """An image file as a uint8 array (grey, RGB or RGBA: `pixels.to_array`), and a note
+    when it had to be converted."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check size below
@@ -72,7 +73,7 @@ def read_rgb(path: Path) -> tuple[np.ndarray, str | None]:
                 raise UnreadableImage(f"{image.width}x{image.height} is too large to upscale 4x "
                                       f"(limit {MAX_INPUT_PIXELS:,} pixels); crop or shrink it first")
             image.load()
-            return to_rgb(image)
+            return to_array(image)
     except UnreadableImage:
         raise
     except Image.DecompressionBombError:
@@ -82,18 +83,21 @@ def read_rgb(path: Path) -> tuple[np.ndarray, str | None]:
         raise UnreadableImage(f"not a readable image ({error})") from None
 
 
-def collect_inputs(inputs: list[str | Path]) -> tuple[list[Path], list[str]]:
-    """Image files named directly or found in named folders, and the problems met."""
+def collect_inputs(inputs: list[str | Path], recursive: bool = False
+                   ) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(image file, its output path relative to --out without suffix) for each image named
+    directly or found in a named folder (and its subfolders, `recursive`), and the
+    problems met. A folder's images keep their place in its tree."""
     files, problems = [], []
     for item in map(Path, inputs):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir()
+            found = sorted(p for p in (item.rglob("*") if recursive else item.iterdir())
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 problems.append(f"{item}: no images in this folder ({KNOWN_IMAGES})")
-            files += found
+            files += [(p, p.relative_to(item).with_suffix("")) for p in found]
         elif item.is_file():
-            files.append(item)
+            files.append((item, Path(item.stem)))
         else:
             problems.append(f"{item}: no such file or folder")
     return files, problems
@@ -111,6 +115,20 @@ class UpscaleReport:
 OUTPUTS_MANIFEST = ".dcgan-sr-outputs.json"
 
 
+FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
+
+
+def save_image(image: np.ndarray, path: Path, ext: str) -> str | None:
+    """Write `image` in the format of `ext`; a note when the format cannot keep its alpha."""
+    picture, note = Image.fromarray(image), None
+    if ext == "jpg" and picture.mode == "RGBA":
+        picture = Image.alpha_composite(Image.new("RGBA", picture.size, "white"), picture).convert("RGB")
+        note = "JPEG has no alpha: put on white"
+    options = {"quality": 95} if ext in ("jpg", "webp") else {}
+    write_atomic(path, lambda tmp: picture.save(tmp, format=FORMATS[ext], **options))
+    return note
+
+
 def _written_before(out_dir: Path) -> set[str]:
     try:
         return set(json.loads((out_dir / OUTPUTS_MANIFEST).read_text()))
@@ -123,51 +141,63 @@ def _record_output(out_dir: Path, written: set[str]) -> None:
                  lambda tmp: Path(tmp).write_text(json.dumps(sorted(written)) + "\n"))
 
 
-def upscale_files(generator: keras.Model, inputs: list[str | Path], out_dir: str | Path,
-                  overwrite: bool = False, tile: int = 128,
-                  say: Callable[[str], None] = print) -> UpscaleReport:
-    """Writes out_dir/<stem>.png for each input. Never writes over an input, nor (even with
-    `overwrite`) over a file this tool did not write; the output folder is checked before
-    any image is computed (an OSError names it)."""
+def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
+                  overwrite: bool = False, ext: str = "png", suffix: str = "",
+                  recursive: bool = False, say: Callable[[str], None] = print) -> UpscaleReport:
+    """Writes OUT/<stem><suffix>.<ext> for each input through `upscaler` (a
+    `dcgan_sr.Upscaler`), a folder's subfolders mirrored under OUT with `recursive`.
+    Never writes over an input, nor (even with `overwrite`) over a file this tool did not
+    write; the output folder is checked before any image is computed (an OSError names it)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ours = _written_before(out_dir)
-    files, problems = collect_inputs(inputs)
-    files = [f for f in files if not (f.parent.resolve() == out_dir.resolve() and f.name in ours)]
+    files, problems = collect_inputs(inputs, recursive)
+    files = [(f, rel) for f, rel in files if not _is_ours(f, out_dir, ours)]
     report = UpscaleReport(failed=problems)
     for problem in problems:
         say(f"error: {problem}")
-    input_paths = {f.resolve() for f in files}
+    input_paths = {f.resolve() for f, _ in files}
     claimed: dict[Path, Path] = {}
-    for i, path in enumerate(files, start=1):
-        target = out_dir / f"{path.stem}.png"
+    for i, (path, relative) in enumerate(files, start=1):
+        target = out_dir / relative.with_name(f"{relative.name}{suffix}.{ext}")
+        name = target.relative_to(out_dir).as_posix()
         prefix = f"[{i}/{len(files)}] {path}"
         if target.resolve() in input_paths:
             report.failed.append(f"{path}: output {target} would overwrite an input; choose another --out")
         elif target in claimed:
             report.failed.append(f"{path}: output {target} is already the output of "
-                                 f"{claimed[target]}; rename one")
+                                 f"{claimed[target]}; rename one, or pass --recursive to keep "
+                                 "folders apart")
         elif target.exists() and not overwrite:
             report.skipped.append(target)
             say(f"{prefix}: {target} exists, skipped (--overwrite to redo)")
             continue
-        elif target.exists() and target.name not in ours:
+        elif target.exists() and name not in ours:
             report.failed.append(f"{path}: {target} exists and was not written by dcgan-sr; "
                                  "it is left as it is (move it, or choose another --out)")
         else:
             try:
-                image, note = read_rgb(path)
+                image, note = read_image(path)
             except UnreadableImage as error:
                 report.failed.append(f"{path}: {error}")
             else:
                 claimed[target] = path
-                sr = upscale_array(generator, image, tile=tile)
-                write_atomic(target, lambda tmp: Image.fromarray(sr).save(tmp, format="PNG"))
-                ours.add(target.name)
+                sr = upscaler(image)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                notes = [n for n in (note, save_image(sr, target, ext)) if n]
+                ours.add(name)
                 _record_output(out_dir, ours)
                 report.written.append(target)
                 say(f"{prefix} -> {target} ({image.shape[1]}x{image.shape[0]} -> "
-                    f"{sr.shape[1]}x{sr.shape[0]}){'; ' + note if note else ''}")
+                    f"{sr.shape[1]}x{sr.shape[0]}){'; ' + '; '.join(notes) if notes else ''}")
                 continue
         say(f"error: {report.failed[-1]}")
     return report
+
+
+def _is_ours(path: Path, out_dir: Path, ours: set[str]) -> bool:
+    """Whether `path` is an output this tool wrote into `out_dir` (not an input to redo)."""
+    try:
+        return path.resolve().relative_to(out_dir.resolve()).as_posix() in ours
+    except ValueError:
+        return False

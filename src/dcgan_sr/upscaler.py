@@ -18,22 +18,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 from PIL import Image
 
 from dcgan_sr.data import SCALE, from_model, to_model
-from dcgan_sr.pixels import to_rgb
+from dcgan_sr.pixels import to_array
 from dcgan_sr.presets import load_generator
 from dcgan_sr.upscale import upscale_array
 
 
 class Upscaler:
-    def __init__(self, weights: str | Path | None = None, tile: int = 128, outscale: float = SCALE):
+    def __init__(self, weights: str | Path | keras.Model | None = None, tile: int = 128,
+                 outscale: float = SCALE):
+        """`weights`: a preset name, a weights file, or a generator already built."""
         if tile < 16:
             raise ValueError("tile must be at least 16 input pixels")
         if not outscale > 0:
             raise ValueError("outscale must be a positive number")
-        self.generator = load_generator(weights)
+        self.generator = weights if isinstance(weights, keras.Model) else load_generator(weights)
         self.tile, self.outscale = tile, outscale
 
     def __call__(self, image, outscale: float | None = None):
@@ -43,7 +46,7 @@ class Upscaler:
                 opened.load()
                 return self(opened, outscale)
         if isinstance(image, Image.Image):
-            return Image.fromarray(self._upscale(_array_of(image), outscale))
+            return Image.fromarray(self._upscale(to_array(image)[0], outscale))
         array = np.asarray(image)
         if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
             raise ValueError(f"expected a uint8 H x W, H x W x 3 or H x W x 4 array, got "
@@ -79,14 +82,3 @@ class Upscaler:
         h, w = image.shape[0] // SCALE, image.shape[1] // SCALE
         size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
         return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
-
-
-def _array_of(image: Image.Image) -> np.ndarray:
-    """A PIL image as the array the upscaler works on: grey (H x W), RGB or RGBA."""
-    if image.mode == "L":
-        return np.asarray(image)
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        return np.asarray(image.convert("RGBA"))
-    if image.mode == "RGB":
-        return np.asarray(image)
-    return to_rgb(image)[0]
