@@ -93,6 +93,13 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recursive", action="store_true",
                    help="also upscale the images in subfolders, mirroring them under --out")
 
+    p = commands.add_parser("export", help="write the generator as a SavedModel, ONNX or LiteRT file")
+    p.add_argument("--weights", help="preset name (real, mse, gan) or a .weights.h5/.keras file "
+                                     "(default real)")
+    p.add_argument("--format", required=True, choices=("saved_model", "onnx", "litert"))
+    p.add_argument("--out", required=True,
+                   help="where to write it (a folder for saved_model, a file for onnx/litert)")
+
     p = commands.add_parser("demo", help="super-resolve the bundled sample, write figures and metrics")
     p.add_argument("--data", help="folder of CelebA images (default: the bundled data/sample)")
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
@@ -148,6 +155,11 @@ def _run(args) -> int:
         print(f"{len(report.written)} written, {len(report.skipped)} skipped, "
               f"{len(report.failed)} failed")
         return 1 if report.failed else 0
+    if args.command == "export":
+        from dcgan_sr.export import export
+        from dcgan_sr.presets import load_generator
+        print(export(load_generator(args.weights), args.format, args.out))
+        return 0
     if args.command == "demo":
         from dcgan_sr.data import SAMPLE_DIR
         from dcgan_sr.demo import run_demo

@@ -17,6 +17,7 @@ import keras
 from keras import layers, ops
 
 from dcgan_sr.config import Config
+from dcgan_sr.resize import upscale_bicubic_tf
 
 
 @keras.saving.register_keras_serializable(package="dcgan_sr")
@@ -108,6 +109,33 @@ def residual_unit(x, filters: int, slope: float, name: str, batchnorm: bool = Tr
     return layers.LeakyReLU(negative_slope=slope, name=f"{name}_out")(y)
 
 
+@keras.saving.register_keras_serializable(package="dcgan_sr")
+class BicubicUpsampling(layers.Layer):
+    """`factor` x bicubic upsampling (no antialiasing), as UpSampling2D(interpolation=
+    "bicubic") computes it, and exportable with unknown height and width: Keras' resize
+    checks the target size in Python, which a graph traced for export cannot answer, so
+    that graph computes the same resampling with convolutions (dcgan_sr.resize), which
+    every export format, LiteRT included, runs natively."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        height, width = ops.shape(x)[1], ops.shape(x)[2]
+        if isinstance(height, int) and isinstance(width, int):
+            return ops.image.resize(x, (height * self.factor, width * self.factor),
+                                    interpolation="bicubic")
+        return upscale_bicubic_tf(x, self.factor)  # a TensorFlow graph for any size (export)
+
+    def compute_output_shape(self, shape):
+        grow = lambda n: None if n is None else n * self.factor
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self):
+        return super().get_config() | {"factor": self.factor}
+
+
 def build_generator(config: Config = Config()) -> keras.Model:
     """LR image in [-1, 1] of any size -> 4x SR image in [-1, 1] (fully convolutional)."""
     slope = config.leaky_slope
@@ -129,7 +157,7 @@ def build_generator(config: Config = Config()) -> keras.Model:
                        kernel_initializer="zeros" if config.gen_bicubic_skip else "glorot_uniform",
                        dtype="float32", name="sr" if not config.gen_bicubic_skip else "detail")(x)
     if config.gen_bicubic_skip:
-        base = layers.UpSampling2D(4, interpolation="bicubic", name="bicubic")(lr)
+        base = BicubicUpsampling(4, name="bicubic")(lr)
         sr = layers.Add(name="detail_plus_bicubic")([sr, base])
         sr = layers.Activation("hard_tanh", dtype="float32", name="sr")(sr)  # clip to [-1, 1]
     return keras.Model(lr, sr, name="generator")

@@ -44,3 +44,45 @@ def downscale_bicubic(images, factor: int = 4):
     x = x / (norm_h[:, None, None] * norm_w[None, :, None])
     x = ops.reshape(x, (-1, channels, height // factor, width // factor))
     return ops.transpose(x, (0, 2, 3, 1))
+
+
+def _upsampling_taps(factor: int) -> np.ndarray:
+    """(factor, 5) weights over input offsets -2..2 for each output phase: TensorFlow's
+    bicubic upsampling (half-pixel centres, Keys cubic a = -0.5), before border rules."""
+    taps = np.zeros((factor, 5))
+    for phase in range(factor):
+        x = (phase + 0.5) / factor - 0.5  # the output's position, in input pixels from its own
+        for offset in range(int(np.floor(x)) - 1, int(np.floor(x)) + 3):
+            taps[phase, offset + 2] += _keys_cubic(np.asarray(x - offset))
+    return taps.astype("float32")
+
+
+def upscale_bicubic_tf(images, factor: int = 4):
+    """TensorFlow: `tf.image.resize(images, factor x size, "bicubic")` for an image batch of
+    any (unknown) height and width, written with depthwise convolutions and depth_to_space,
+    which LiteRT runs natively (its ResizeBicubic needs TensorFlow's Flex delegate). Matches
+    TensorFlow to 1e-6 (tests/test_export.py), borders included: taps beyond the image count
+    zero and the others are rescaled to sum to 1, as TensorFlow does."""
+    import tensorflow as tf
+
+    channels = images.shape[-1]
+    taps = _upsampling_taps(factor).T  # (5, factor)
+
+    def along(x, axis):  # each channel becomes `factor` phases, interpolated along `axis`
+        kernel = np.tile(taps[:, None, None, :] if axis == 1 else taps[None, :, None, :],
+                         (1, 1, x.shape[-1], 1))
+        pads = [[0, 0], [2, 2] if axis == 1 else [0, 0], [2, 2] if axis == 2 else [0, 0], [0, 0]]
+
+        def conv(u):
+            return tf.nn.depthwise_conv2d(tf.pad(u, pads), kernel, [1, 1, 1, 1], "VALID")
+        return conv(x) / conv(tf.ones_like(x))
+
+    x = along(along(images, 2), 1)  # channel (c * f + column phase) * f + row phase
+    # depth_to_space wants (row phase * f + column phase) * C + c: a fixed 1x1 permutation.
+    order = np.zeros((channels * factor ** 2,) * 2, "float32")
+    for c in range(channels):
+        for column in range(factor):
+            for row in range(factor):
+                order[(c * factor + column) * factor + row, (row * factor + column) * channels + c] = 1
+    x = tf.nn.conv2d(x, order[None, None], [1, 1, 1, 1], "VALID")
+    return tf.nn.depth_to_space(x, factor)

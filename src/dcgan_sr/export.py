@@ -1,0 +1,62 @@
+"""`dcgan-sr export`: the generator as a SavedModel, an ONNX or a LiteRT file, for serving
+without this package.
+
+Every format takes what the Python API takes and returns what it returns: uint8 pixels,
+N x H x W x 3 in (any N, H and W), N x 4H x 4W x 3 out, rounded as `dcgan_sr.data.from_model`
+rounds. Keras' own `Model.export` writes each format (tf2onnx for ONNX, TensorFlow's
+converter for LiteRT); they are checked in their own runtimes by tests/test_export.py.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import keras
+from keras import ops
+
+from dcgan_sr.errors import UserError
+
+FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
+SUFFIX = {"onnx": ".onnx", "litert": ".tflite"}
+# What each format needs beyond TensorFlow (pip install ...).
+NEEDS = {"onnx": ("tf2onnx", "onnx"), "litert": ()}
+
+
+def pixels_model(generator: keras.Model) -> keras.Model:
+    """uint8 LR pixels in, uint8 4x pixels out, through `generator` (which works in [-1, 1])."""
+    lr = keras.Input(shape=(None, None, 3), dtype="uint8", name="lr_pixels")
+    sr = generator(ops.cast(lr, "float32") / 127.5 - 1.0)
+    pixels = ops.cast(ops.clip(ops.round((sr + 1.0) * 127.5), 0, 255), "uint8")
+    return keras.Model(lr, pixels, name="dcgan_sr_pixels")
+
+
+def export(generator: keras.Model, fmt: str, out: str | Path) -> Path:
+    """Write `generator` (as `pixels_model`) in format `fmt` to `out`; returns `out`."""
+    if keras.backend.backend() != "tensorflow":
+        raise UserError("export runs on the TensorFlow backend: unset KERAS_BACKEND (or set it "
+                        "to tensorflow)")
+    missing = [name for name in NEEDS.get(fmt, ()) if not _installed(name)]
+    if missing:
+        raise UserError(f"--format {fmt} needs {', '.join(missing)}: pip install {' '.join(missing)}")
+    out = Path(out)
+    if out.exists():
+        raise UserError(f"{out} exists; choose another --out (nothing was written)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt in SUFFIX and out.suffix != SUFFIX[fmt]:
+        raise UserError(f"--format {fmt} writes a {SUFFIX[fmt]} file: name --out so, e.g. "
+                        f"{out.with_suffix(SUFFIX[fmt])}")
+    partial = out.with_name(f".partial-{out.name}")  # renamed to `out` only when complete
+    if partial.is_dir():  # left by an export that was interrupted
+        shutil.rmtree(partial)
+    partial.unlink(missing_ok=True)
+    signature = [keras.InputSpec(shape=(None, None, None, 3), dtype="uint8")]
+    pixels_model(generator).export(str(partial), format=FORMATS[fmt], input_signature=signature,
+                                   verbose=False)
+    partial.rename(out)
+    return out
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
