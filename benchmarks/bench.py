@@ -33,6 +33,8 @@ from PIL import Image
 
 from dcgan_sr import arrays, data, degrade, execution
 from dcgan_sr.config import Config
+from dcgan_sr.errors import UserError
+from dcgan_sr.export import export
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import build_discriminator, build_generator
 from dcgan_sr.train import build_gan
@@ -170,6 +172,26 @@ def upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> float:
     return batch * runs / (time.perf_counter() - start)
 
 
+def onnx_upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> float | None:
+    """The same upscaling through ONNX Runtime (the `dcgan-sr export --format onnx` file,
+    uint8 pixels in and out), or None when tf2onnx or onnxruntime is not installed."""
+    try:
+        import onnxruntime
+        with tempfile.TemporaryDirectory() as tmp:
+            session = onnxruntime.InferenceSession(str(export(generator, "onnx", Path(tmp) / "g.onnx")),
+                                                   providers=["CPUExecutionProvider"])
+    except (ImportError, UserError):
+        return None
+    lr = {session.get_inputs()[0].name: np.random.default_rng(0).integers(
+        0, 256, (batch, 32, 32, 3), dtype=np.uint8)}
+    session.run(None, lr)
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        session.run(None, lr)
+        runs += 1
+    return batch * runs / (time.perf_counter() - start)
+
+
 def bicubic_img_s(images: int = 2000) -> float:
     lr = [Image.fromarray(a) for a in np.random.default_rng(0).integers(
         0, 256, (64, 32, 32, 3), dtype=np.uint8)]
@@ -240,6 +262,15 @@ def main(argv=None) -> int:
     row["bicubic_img_s"] = bicubic_img_s()
     row["upscale_peak_fraction"] = (row["upscale_img_s"] * flops["generator"] / 1e9
                                     / row["peak_gflops"])
+    row["upscale_onnx_img_s"] = (onnx_upscale_img_s(generator, 16, 3.0)
+                                 if backend == "tensorflow" and not gpu else None)
+    if row["upscale_onnx_img_s"] is None:
+        note("upscale onnx", "ONNX Runtime on the CPU, from a TensorFlow export: tf2onnx and "
+                             "onnxruntime installed, TensorFlow backend, no GPU")
+        row["upscale_onnx_peak_fraction"] = None
+    else:
+        row["upscale_onnx_peak_fraction"] = (row["upscale_onnx_img_s"] * flops["generator"]
+                                             / 1e9 / row["peak_gflops"])
     row["notes"] = notes
     Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
     print(json.dumps(row, indent=2))

@@ -25,4 +25,5 @@ def test_bench_writes_every_key_of_the_table(tmp_path, tiny_config):
               row["upscale_img_s"], row["bicubic_img_s"], row["peak_gflops"]]
     assert all(isinstance(v, float) and v > 0 for v in speeds)
     assert 0 < row["upscale_peak_fraction"] < 1.5
+    assert row["upscale_onnx_img_s"] > 0 and 0 < row["upscale_onnx_peak_fraction"] < 1.5
     assert row["train_ratio_to_eager"]["eager"] == 1.0
