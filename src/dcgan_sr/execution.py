@@ -43,10 +43,6 @@ class Cluster:
     def size(self) -> int:
         return len(self.workers)
 
-    @property
-    def is_chief(self) -> bool:
-        return self.index == 0
-
 
 @dataclasses.dataclass(frozen=True)
 class Execution:

@@ -19,8 +19,8 @@ from dcgan_sr.errors import UserError
 
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
 SUFFIX = {"onnx": ".onnx", "litert": ".tflite"}
-# What each format needs beyond TensorFlow (pip install ...).
-NEEDS = {"onnx": ("tf2onnx", "onnx"), "litert": ()}
+# What a format needs beyond TensorFlow (pip install ...).
+NEEDS = {"onnx": ("tf2onnx", "onnx")}
 
 
 def pixels_model(generator: keras.Model) -> keras.Model:
@@ -42,10 +42,10 @@ def export(generator: keras.Model, fmt: str, out: str | Path) -> Path:
     out = Path(out)
     if out.exists():
         raise UserError(f"{out} exists; choose another --out (nothing was written)")
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt in SUFFIX and out.suffix != SUFFIX[fmt]:
         raise UserError(f"--format {fmt} writes a {SUFFIX[fmt]} file: name --out so, e.g. "
                         f"{out.with_suffix(SUFFIX[fmt])}")
+    out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".partial-{out.name}")  # renamed to `out` only when complete
     if partial.is_dir():  # left by an export that was interrupted
         shutil.rmtree(partial)

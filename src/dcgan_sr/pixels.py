@@ -19,9 +19,9 @@ from PIL import Image, ImageOps
 WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
-def to_array(image: Image.Image) -> tuple[np.ndarray, str | None]:
-    """(uint8 array, note or None) of an opened image, in the kind the upscaler keeps:
-    H x W for greyscale, H x W x 4 with transparency, else H x W x 3."""
+def _decoded(image: Image.Image) -> tuple[np.ndarray, list[str], str]:
+    """(uint8 array: H x W grey, H x W x 4 with transparency, else H x W x 3; the notes on
+    what was changed; the stored mode)."""
     notes = []
     frames = getattr(image, "n_frames", 1)
     if frames > 1:
@@ -43,23 +43,30 @@ def to_array(image: Image.Image) -> tuple[np.ndarray, str | None]:
         notes.append(f"{mode} greyscale scaled to 8 bits")
     elif "A" in mode or "transparency" in image.info:
         array = np.asarray(image.convert("RGBA"))
-        notes.append(f"{mode} with transparency: alpha upscaled by bicubic")
     else:
         array = np.asarray(image.convert("RGB"))
         notes.append(f"{mode} converted to RGB")
+    return array, notes, mode
+
+
+def to_array(image: Image.Image) -> tuple[np.ndarray, str | None]:
+    """(uint8 array, note or None) of an opened image, in the kind the upscaler keeps:
+    H x W for greyscale, H x W x 4 with transparency, else H x W x 3."""
+    array, notes, mode = _decoded(image)
+    if array.ndim == 3 and array.shape[2] == 4:
+        notes.append(f"{mode} with transparency: alpha upscaled by bicubic")
     return array, "; ".join(notes) or None
 
 
 def to_rgb(image: Image.Image) -> tuple[np.ndarray, str | None]:
     """(uint8 H x W x 3 array, note or None) of an opened image (for training and
     evaluation: greyscale made RGB, transparency put on white)."""
-    array, note = to_array(image)
-    notes = [note] if note else []
+    array, notes, mode = _decoded(image)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, -1)
         notes.append("greyscale converted to RGB")
     elif array.shape[2] == 4:
         rgba = Image.fromarray(array, "RGBA")
         array = np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB"))
-        notes = [n.replace(": alpha upscaled by bicubic", " put on white") for n in notes]
+        notes.append(f"{mode} with transparency put on white")
     return array, "; ".join(notes) or None

@@ -25,7 +25,7 @@ from PIL import Image
 from dcgan_sr.data import SCALE, from_model, to_model
 from dcgan_sr.pixels import to_array
 from dcgan_sr.presets import load_generator
-from dcgan_sr.upscale import upscale_array
+from dcgan_sr.upscale import read_image, upscale_array
 
 
 class Upscaler:
@@ -41,10 +41,8 @@ class Upscaler:
 
     def __call__(self, image, outscale: float | None = None):
         """The upscaled image, of the kind given: PIL -> PIL, array -> array, path -> PIL."""
-        if isinstance(image, (str, Path)):
-            with Image.open(image) as opened:
-                opened.load()
-                return self(opened, outscale)
+        if isinstance(image, (str, Path)):  # read as `dcgan-sr upscale` reads files
+            return Image.fromarray(self._upscale(read_image(Path(image))[0], outscale))
         if isinstance(image, Image.Image):
             return Image.fromarray(self._upscale(to_array(image)[0], outscale))
         array = np.asarray(image)
