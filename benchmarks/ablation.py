@@ -22,10 +22,11 @@ import keras
 import numpy as np
 
 from dcgan_sr import arrays, data
-from dcgan_sr.evaluate import interpolate, summarize, super_resolve
+from dcgan_sr.evaluate import interpolate, summarize
 from dcgan_sr.gan import pairs_from_hr
 from dcgan_sr.plots import FACE_REGIONS, zoomed_crops
 from dcgan_sr.presets import load_generator
+from dcgan_sr.upscaler import Upscaler
 
 CROP_FACES = 4
 BATCH = 64
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
             print(f"{run}: no generator.weights.h5 (unfinished); skipped")
             continue
         generator = load_generator(run / "generator.weights.h5")
-        methods[run.name] = lambda batch, g=generator: super_resolve(g, batch)
+        methods[run.name] = Upscaler(generator).batch
     batches = [slice(i, i + BATCH) for i in range(0, len(hr), BATCH)]
     result = summarize(({name: up(lr[b]) for name, up in methods.items()}, hr[b]) for b in batches)
     rows = {name: result[name] for name in methods}

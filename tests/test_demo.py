@@ -8,8 +8,8 @@ from PIL import Image
 
 from dcgan_sr import degrade
 from dcgan_sr.demo import run_demo
-from dcgan_sr.evaluate import super_resolve
-from dcgan_sr.presets import DEFAULT_PRESET, load_generator
+from dcgan_sr.presets import DEFAULT_PRESET
+from dcgan_sr.upscaler import Upscaler
 
 FILES = ["comparison_grid.png", "robustness.png", "comparison_table.png", "training_curves.png",
          "metrics.png", "metrics.json", "metrics.txt"]
@@ -56,5 +56,5 @@ def test_outputs_are_keyed_by_their_own_input(tmp_path, sample_files):
     written = sorted(p.name for p in (tmp_path / "out" / "sr").iterdir())
     assert written == ["a__face.png", "b__face.png", "z.png"]
     lr, _ = degrade.pairs([degrade.read_photo(sample_files[2], 10 ** 8)], "protocol")
-    expected = super_resolve(load_generator(DEFAULT_PRESET), lr)[0]
+    expected = Upscaler(DEFAULT_PRESET)(lr[0])
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "sr" / "z.png")), expected)

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_sr import Upscaler
+from dcgan_sr import Upscaler, inference
 from dcgan_sr.upscale import upscale_array
+from dcgan_sr.errors import UserError
 from conftest import random_image
 
 
@@ -16,7 +17,7 @@ def test_what_goes_in_comes_out(up, tmp_path):
     rgb = random_image((10, 12, 3))
     out = up(rgb)
     assert isinstance(out, np.ndarray) and out.shape == (40, 48, 3) and out.dtype == np.uint8
-    assert np.array_equal(out, upscale_array(up.generator, rgb))  # the one tiled code path
+    assert np.array_equal(out, upscale_array(up.generator, rgb, route=up.route))  # the one tiled path
     pil = up(Image.fromarray(rgb))
     assert isinstance(pil, Image.Image) and pil.size == (48, 40) and np.array_equal(np.asarray(pil), out)
     Image.fromarray(rgb).save(tmp_path / "face.png")
@@ -47,6 +48,7 @@ def test_batch_matches_one_by_one(up):
     batch = up.batch(faces)
     for face, result in zip(faces, batch):
         assert np.abs(result.astype(int) - up(face).astype(int)).max() <= 1
+    assert np.array_equal(up.batch(np.stack(faces)), np.stack(batch))  # an array in, an array out
     mixed = up.batch([random_image((8, 8, 3)), random_image((6, 9))])
     assert mixed[0].shape == (32, 32, 3) and mixed[1].shape == (24, 36)
 
@@ -56,3 +58,21 @@ def test_bad_arrays_are_refused(up):
         up(np.zeros((8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="expected a uint8"):
         up(np.zeros((8, 8, 2), np.uint8))
+
+
+def test_auto_runs_the_fastest_installed_route_and_the_routes_agree(up, tiny_weights, monkeypatch):
+    """ONNX Runtime where it is installed (requirements.txt installs it), else Keras; the two
+    differ by at most one grey level, on a tiny share of pixels."""
+    assert up.runtime == ("onnxruntime" if inference.onnx_available() else "keras")
+    in_keras = Upscaler(tiny_weights, runtime="keras")
+    face = random_image((40, 36, 3), seed=3)
+    assert np.array_equal(in_keras(face), upscale_array(in_keras.generator, face))
+    if up.runtime == "onnxruntime":
+        diff = np.abs(up(face).astype(int) - in_keras(face).astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    monkeypatch.setattr(inference, "onnx_available", lambda: False)
+    assert Upscaler(tiny_weights).runtime == "keras"
+    with pytest.raises(UserError, match="pip install onnxruntime"):
+        Upscaler(tiny_weights, runtime="onnxruntime")
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        Upscaler(tiny_weights, runtime="tensorrt")

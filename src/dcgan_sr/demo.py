@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_sr import arrays, data, degrade, plots
-from dcgan_sr.evaluate import format_table, interpolate, summarize, super_resolve, upscale_all
+from dcgan_sr.evaluate import format_table, interpolate, summarize, upscale_all
 from dcgan_sr.io import write_atomic
 from dcgan_sr.config import Config
-from dcgan_sr.presets import DEFAULT_PRESET, PRESETS, WEIGHTS_DIR, load_generator, preset_files
+from dcgan_sr.presets import DEFAULT_PRESET, PRESETS, WEIGHTS_DIR, preset_files
+from dcgan_sr.upscaler import Upscaler
 
 GRID_FACES = 6
 TABLE_FACES = 4
@@ -50,24 +51,27 @@ def output_names(files: list[Path], root: str | Path) -> list[str]:
             "__".join(f.relative_to(root).with_suffix(".png").parts) for f in files]
 
 
-def robustness_rows(photo: np.ndarray, generators: dict) -> dict[str, dict[str, np.ndarray]]:
-    """One face under every named degradation: LR as given, bicubic, each generator, HR."""
-    rows = {}
-    for name in degrade.NAMED:
-        lr, hr = degrade.pairs([photo], name)
-        row = {"LR as given": plots.nearest(lr, data.SCALE)[0],
-               "bicubic": interpolate(lr, "bicubic")[0]}
-        row.update({preset: super_resolve(g, lr)[0] for preset, g in generators.items()})
-        rows[name] = row | {"HR": hr[0]}
-    return rows
+def degradation_row(photo: np.ndarray, degradation: str, upscalers: dict[str, Upscaler]
+                    ) -> dict[str, np.ndarray]:
+    """One face under one named degradation: LR as given (4x, nearest), bicubic, each
+    preset, HR."""
+    lr, hr = degrade.pairs([photo], degradation)
+    row = {"LR as given": plots.nearest(lr, data.SCALE)[0], "bicubic": interpolate(lr, "bicubic")[0]}
+    row.update({preset: up.batch(lr)[0] for preset, up in upscalers.items()})
+    return row | {"HR": hr[0]}
 
 
-def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo") -> dict:
+def robustness_rows(photo: np.ndarray, upscalers: dict[str, Upscaler]) -> dict[str, dict[str, np.ndarray]]:
+    """One face under every named degradation (`degradation_row` of each)."""
+    return {name: degradation_row(photo, name, upscalers) for name in degrade.NAMED}
+
+
+def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo", runtime: str = "auto") -> dict:
     out = Path(out_dir)
     files, photos = load_photos(data_dir)
     lr, hr = degrade.pairs(photos, "protocol")
-    generators = {name: load_generator(name) for name in PRESETS}
-    upscaled = upscale_all(lr, generators)
+    upscalers = {name: Upscaler(name, runtime=runtime) for name in PRESETS}
+    upscaled = upscale_all(lr, upscalers)
     result = summarize([(upscaled, hr)])
 
     shown = slice(0, GRID_FACES)
@@ -80,7 +84,7 @@ def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo") -> dict
     if history.is_file():
         warm_up = Config.load(preset_files("gan")[1]).pretrain_steps
         plots.training_curves(history, out / "training_curves.png", pretrain_steps=warm_up)
-    plots.robustness_grid(robustness_rows(photos[0], generators), out / "robustness.png")
+    plots.robustness_grid(robustness_rows(photos[0], upscalers), out / "robustness.png")
     for name, sr in zip(output_names(files, data_dir), upscaled[DEFAULT_PRESET]):
         plots.save_png(sr, out / "sr" / name)
     plots.metrics_chart(result, out / "metrics.png")

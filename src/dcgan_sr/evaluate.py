@@ -1,5 +1,7 @@
 """Mean PSNR/SSIM/sharpness of bilinear, bicubic and generators on a split of a face folder,
-under any named degradation of `dcgan_sr.degrade` (the protocol by default)."""
+under any named degradation of `dcgan_sr.degrade` (the protocol by default).
+
+Each generator runs as users run it: through a `dcgan_sr.Upscaler`."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 
 from dcgan_sr import arrays, data, degrade, metrics
 from dcgan_sr.errors import UserError
+from dcgan_sr.upscaler import Upscaler
 
 BATCH = 32
 
@@ -23,15 +26,10 @@ def interpolate(lr: np.ndarray, method: str) -> np.ndarray:
     return np.clip(np.round(keras.ops.convert_to_numpy(up)), 0, 255).astype(np.uint8)
 
 
-def super_resolve(generator: keras.Model, lr: np.ndarray) -> np.ndarray:
-    """uint8 LR batch -> uint8 SR batch."""
-    return data.from_model(generator(data.to_model(lr), training=False))
-
-
-def upscale_all(lr: np.ndarray, generators: dict[str, keras.Model]) -> dict[str, np.ndarray]:
-    """Bilinear, bicubic and each generator's output for one batch, by name."""
+def upscale_all(lr: np.ndarray, upscalers: dict[str, Upscaler]) -> dict[str, np.ndarray]:
+    """Bilinear, bicubic and each upscaler's output for one uint8 batch, by name."""
     return {"bilinear": interpolate(lr, "bilinear"), "bicubic": interpolate(lr, "bicubic"),
-            **{name: super_resolve(g, lr) for name, g in generators.items()}}
+            **{name: up.batch(lr) for name, up in upscalers.items()}}
 
 
 def summarize(batches) -> dict:
@@ -56,9 +54,9 @@ def _mean(values: np.ndarray) -> float | None:
     return round(float(np.mean(finite)), 4) if len(finite) else None
 
 
-def evaluate_pairs(pairs, generators: dict[str, keras.Model]) -> dict:
+def evaluate_pairs(pairs, upscalers: dict[str, Upscaler]) -> dict:
     """Metrics over an iterable of (lr, hr) uint8 batches."""
-    return summarize((upscale_all(np.asarray(lr), generators), np.asarray(hr)) for lr, hr in pairs)
+    return summarize((upscale_all(np.asarray(lr), upscalers), np.asarray(hr)) for lr, hr in pairs)
 
 
 def load_photos(data_dir: str | Path, split: str = "test", limit: int | None = None) -> list[np.ndarray]:
@@ -71,30 +69,30 @@ def load_photos(data_dir: str | Path, split: str = "test", limit: int | None = N
     return arrays.load_photos(files)[0]
 
 
-def evaluate_photos(photos: list[np.ndarray], generators: dict[str, keras.Model],
+def evaluate_photos(photos: list[np.ndarray], upscalers: dict[str, Upscaler],
                     degradation: str = "protocol", seed: int = 0) -> dict:
     """Metrics of every method on `photos` degraded by `degradation` (seeded per image)."""
     def batches():
         for start in range(0, len(photos), BATCH):
             lr, hr = degrade.pairs(photos[start:start + BATCH], degradation, seed, start)
-            yield upscale_all(lr, generators), hr
+            yield upscale_all(lr, upscalers), hr
     return summarize(batches())
 
 
-def evaluate(data_dir: str | Path, generators: dict[str, keras.Model], split: str = "test",
+def evaluate(data_dir: str | Path, upscalers: dict[str, Upscaler], split: str = "test",
              limit: int | None = None, degradation: str = "protocol", seed: int = 0) -> dict:
     """`dcgan-sr evaluate`: one degradation of `split`, then metrics per method."""
-    return evaluate_photos(load_photos(data_dir, split, limit), generators, degradation, seed)
+    return evaluate_photos(load_photos(data_dir, split, limit), upscalers, degradation, seed)
 
 
-def robustness(data_dir: str | Path, generators: dict[str, keras.Model], split: str = "test",
+def robustness(data_dir: str | Path, upscalers: dict[str, Upscaler], split: str = "test",
                limit: int | None = None, degradations=degrade.NAMED, seed: int = 0,
                progress=print) -> dict:
     """`dcgan-sr evaluate --degradation all`: {degradation: evaluate result}."""
     photos = load_photos(data_dir, split, limit)
     table = {}
     for name in degradations:
-        table[name] = evaluate_photos(photos, generators, name, seed)
+        table[name] = evaluate_photos(photos, upscalers, name, seed)
         progress(f"{name}: done ({len(photos)} images)")
     return table
 

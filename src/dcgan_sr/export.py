@@ -10,6 +10,7 @@ converter for LiteRT); they are checked in their own runtimes by tests/test_expo
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import keras
@@ -51,8 +52,10 @@ def export(generator: keras.Model, fmt: str, out: str | Path) -> Path:
         shutil.rmtree(partial)
     partial.unlink(missing_ok=True)
     signature = [keras.InputSpec(shape=(None, None, None, 3), dtype="uint8")]
-    pixels_model(generator).export(str(partial), format=FORMATS[fmt], input_signature=signature,
-                                   verbose=False)
+    with warnings.catch_warnings():  # Keras' tf2onnx shim probes np.object (a FutureWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        pixels_model(generator).export(str(partial), format=FORMATS[fmt], input_signature=signature,
+                                       verbose=False)
     partial.rename(out)
     return out
 

@@ -20,7 +20,8 @@ import keras
 import numpy as np
 from PIL import Image
 
-from dcgan_sr.data import IMAGE_SUFFIXES, KNOWN_IMAGES, SCALE, from_model
+from dcgan_sr.data import IMAGE_SUFFIXES, KNOWN_IMAGES, SCALE
+from dcgan_sr.inference import Route, keras_route
 from dcgan_sr.io import write_atomic
 from dcgan_sr.pixels import to_array
 
@@ -43,21 +44,21 @@ def receptive_margin(generator: keras.Model) -> int:
 
 
 def upscale_array(generator: keras.Model, image: np.ndarray, tile: int = 128,
-                  margin: int | None = None) -> np.ndarray:
-    """uint8 (H, W, 3) -> uint8 (4H, 4W, 3), in tiles of `tile` x `tile` input pixels."""
+                  margin: int | None = None, route: Route | None = None) -> np.ndarray:
+    """uint8 (H, W, 3) -> uint8 (4H, 4W, 3), in tiles of `tile` x `tile` input pixels, each
+    through `route` (`dcgan_sr.inference`; default: the generator in Keras)."""
     margin = receptive_margin(generator) if margin is None else margin
+    route = route or keras_route(generator)
     h, w, _ = image.shape
-    x = image.astype(np.float32) / 127.5 - 1.0
     out = np.empty((h * SCALE, w * SCALE, 3), np.uint8)
     for top in range(0, h, tile):
         for left in range(0, w, tile):
             bottom, right = min(top + tile, h), min(left + tile, w)
             y0, x0 = max(top - margin, 0), max(left - margin, 0)
             y1, x1 = min(bottom + margin, h), min(right + margin, w)
-            sr = generator(x[None, y0:y1, x0:x1], training=False)[0]
-            sr = np.asarray(sr)[(top - y0) * SCALE:(bottom - y0) * SCALE,
-                                (left - x0) * SCALE:(right - x0) * SCALE]
-            out[top * SCALE:bottom * SCALE, left * SCALE:right * SCALE] = from_model(sr)
+            sr = route(image[None, y0:y1, x0:x1])[0]
+            out[top * SCALE:bottom * SCALE, left * SCALE:right * SCALE] = sr[
+                (top - y0) * SCALE:(bottom - y0) * SCALE, (left - x0) * SCALE:(right - x0) * SCALE]
     return out
 
 
@@ -143,9 +144,12 @@ def _record_output(out_dir: Path, written: set[str]) -> None:
 
 def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
                   overwrite: bool = False, ext: str = "png", suffix: str = "",
-                  recursive: bool = False, say: Callable[[str], None] = print) -> UpscaleReport:
+                  recursive: bool = False, say: Callable[[str], None] = print,
+                  progress: Callable[[int, int], None] | None = None) -> UpscaleReport:
     """Writes OUT/<stem><suffix>.<ext> for each input through `upscaler` (a
     `dcgan_sr.Upscaler`), a folder's subfolders mirrored under OUT with `recursive`.
+    Says a line per file, or, given `progress` (called with files done and in all), only
+    the problems.
     Never writes over an input, nor (even with `overwrite`) over a file this tool did not
     write; the output folder is checked before any image is computed (an OSError names it)."""
     out_dir = Path(out_dir)
@@ -159,6 +163,8 @@ def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
     input_paths = {f.resolve() for f, _ in files}
     claimed: dict[Path, Path] = {}
     for i, (path, relative) in enumerate(files, start=1):
+        if progress and i > 1:
+            progress(i - 1, len(files))
         target = out_dir / relative.with_name(f"{relative.name}{suffix}.{ext}")
         name = target.relative_to(out_dir).as_posix()
         prefix = f"[{i}/{len(files)}] {path}"
@@ -170,7 +176,8 @@ def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
                                  "folders apart")
         elif target.exists() and not overwrite:
             report.skipped.append(target)
-            say(f"{prefix}: {target} exists, skipped (--overwrite to redo)")
+            if not progress:
+                say(f"{prefix}: {target} exists, skipped (--overwrite to redo)")
             continue
         elif target.exists() and name not in ours:
             report.failed.append(f"{path}: {target} exists and was not written by dcgan-sr; "
@@ -188,10 +195,13 @@ def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
                 ours.add(name)
                 _record_output(out_dir, ours)
                 report.written.append(target)
-                say(f"{prefix} -> {target} ({image.shape[1]}x{image.shape[0]} -> "
-                    f"{sr.shape[1]}x{sr.shape[0]}){'; ' + '; '.join(notes) if notes else ''}")
+                if not progress or notes:
+                    say(f"{prefix} -> {target} ({image.shape[1]}x{image.shape[0]} -> "
+                        f"{sr.shape[1]}x{sr.shape[0]}){'; ' + '; '.join(notes) if notes else ''}")
                 continue
         say(f"error: {report.failed[-1]}")
+    if progress and files:
+        progress(len(files), len(files))
     return report
 
 
