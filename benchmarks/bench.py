@@ -7,8 +7,10 @@
 * input pipeline images/s: JPEG folder (decode + crop + resize per image) vs prepared
   uint8 arrays (`dcgan-sr prepare`) vs the same crops from TFRecords through tf.data,
   and (LR, HR) pairs made by the realistic degradation mix (`--degradation realistic`);
-* upscale images/s (32 -> 128) of the generator vs Pillow bicubic, and the generator's
-  achieved FLOP/s as a fraction of the peak FLOP/s measured with a large matmul;
+* upscale images/s (32 -> 128) of the generator in Keras on this backend, in Keras on the
+  JAX backend (a child process), and exported to ONNX in ONNX Runtime (the route
+  `Upscaler` takes on a CPU), vs Pillow bicubic; and each one's achieved FLOP/s as a
+  fraction of the peak FLOP/s measured with a large matmul;
 * the generator's and discriminator's FLOPs per image (multiply-adds x 2 of every
   Conv2D and Dense layer, from their output shapes).
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -192,6 +195,20 @@ def onnx_upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> fl
     return batch * runs / (time.perf_counter() - start)
 
 
+def jax_upscale_img_s(config: str | None, seconds: float) -> float | None:
+    """`upscale_img_s` under the Keras JAX backend, in a child process (a process has one
+    Keras backend), or None when JAX is not installed."""
+    import importlib.util
+    if importlib.util.find_spec("jax") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "jax.json"
+        subprocess.run([sys.executable, __file__, "--upscale-only", "--json", str(out),
+                        "--seconds", str(seconds), *(["--config", config] if config else [])],
+                       env=dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"), check=True)
+        return json.loads(out.read_text())["upscale_img_s"]
+
+
 def bicubic_img_s(images: int = 2000) -> float:
     lr = [Image.fromarray(a) for a in np.random.default_rng(0).integers(
         0, 256, (64, 32, 32, 3), dtype=np.uint8)]
@@ -212,9 +229,17 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(data.SAMPLE_DIR), help="JPEG folder for the pipeline")
     parser.add_argument("--images", type=int,
                         help="images through the input pipeline (default 20 batches on GPU, 2048 on CPU)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="timing of each upscale row (default 3)")
+    parser.add_argument("--upscale-only", action="store_true",
+                        help="only the generator's upscale images/s (the JAX row's child process)")
     args = parser.parse_args(argv)
     start_tensorflow()
     config = Config.load(args.config) if args.config else Config()
+    if args.upscale_only:
+        speed = upscale_img_s(build_generator(config), 16, args.seconds)
+        Path(args.json).write_text(json.dumps({"backend": keras.backend.backend(),
+                                               "upscale_img_s": speed}) + "\n")
+        return 0
     capability = execution.gpu_compute_capability()
     gpu = capability is not None
     batch = args.batch or (128 if gpu else 16)
@@ -258,19 +283,21 @@ def main(argv=None) -> int:
              "discriminator": layer_flops(build_discriminator(config), (128, 128, 3))}
     row["gflop_per_image"] = {k: v / 1e9 for k, v in flops.items()}
     row["peak_gflops"] = peak_gflops(gpu)
-    row["upscale_img_s"] = upscale_img_s(generator, 64 if gpu else 16, 3.0)
+    row["upscale_img_s"] = upscale_img_s(generator, 64 if gpu else 16, args.seconds)
     row["bicubic_img_s"] = bicubic_img_s()
-    row["upscale_peak_fraction"] = (row["upscale_img_s"] * flops["generator"] / 1e9
-                                    / row["peak_gflops"])
-    row["upscale_onnx_img_s"] = (onnx_upscale_img_s(generator, 16, 3.0)
-                                 if backend == "tensorflow" and not gpu else None)
+    cpu_routes = backend == "tensorflow" and not gpu
+    row["upscale_jax_img_s"] = jax_upscale_img_s(args.config, args.seconds) if cpu_routes else None
+    if row["upscale_jax_img_s"] is None:
+        note("upscale jax", "the Keras JAX backend on the CPU, beside a TensorFlow run: JAX installed, "
+                            "TensorFlow backend, no GPU")
+    row["upscale_onnx_img_s"] = onnx_upscale_img_s(generator, 16, args.seconds) if cpu_routes else None
     if row["upscale_onnx_img_s"] is None:
         note("upscale onnx", "ONNX Runtime on the CPU, from a TensorFlow export: tf2onnx and "
                              "onnxruntime installed, TensorFlow backend, no GPU")
-        row["upscale_onnx_peak_fraction"] = None
-    else:
-        row["upscale_onnx_peak_fraction"] = (row["upscale_onnx_img_s"] * flops["generator"]
-                                             / 1e9 / row["peak_gflops"])
+    for route in ("", "_jax", "_onnx"):
+        speed = row[f"upscale{route}_img_s"]
+        row[f"upscale{route}_peak_fraction"] = (None if speed is None else
+                                                speed * flops["generator"] / 1e9 / row["peak_gflops"])
     row["notes"] = notes
     Path(args.json).write_text(json.dumps(row, indent=2) + "\n")
     print(json.dumps(row, indent=2))
