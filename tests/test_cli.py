@@ -1,6 +1,10 @@
 """The command line as a user meets it: exit codes, one-line errors, no tracebacks."""
 
 import json
+import os
+import pty
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -14,7 +18,7 @@ def test_upscale_writes_scaled_pngs_and_exits_1_on_an_unreadable_input(tmp_path,
     Image.fromarray(random_image((20, 16, 3))).convert("L").save(tmp_path / "grey.png")
     (tmp_path / "bad.jpg").write_text("not a jpeg")
     result = dcgan_sr("upscale", tmp_path / "grey.png", tmp_path / "bad.jpg", "--out", tmp_path / "out",
-                      "--weights", tiny_weights, "--outscale", "8", "--suffix", "_x8")
+                      "--weights", tiny_weights, "--outscale", "8", "--suffix", "_x8", "--device", "cpu")
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert "bad.jpg: not a readable image" in result.stdout
@@ -22,6 +26,41 @@ def test_upscale_writes_scaled_pngs_and_exits_1_on_an_unreadable_input(tmp_path,
     with Image.open(tmp_path / "out" / "grey_x8.png") as out:
         assert out.size == (128, 160) and out.mode == "L"  # 8x, and still greyscale
     assert not list((tmp_path / "out").glob("bad*"))
+
+
+def test_upscale_on_a_terminal_shows_one_progress_bar(tmp_path, tiny_weights):
+    """On a terminal: Keras' Progbar (count, rate, ETA) instead of a line per file."""
+    for i in range(3):
+        Image.fromarray(random_image((12, 12, 3), seed=i)).save(tmp_path / f"{i}.png")
+    leader, follower = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "dcgan_sr.cli", "upscale", str(tmp_path), "--out",
+                           str(tmp_path / "out"), "--weights", str(tiny_weights)],
+                          stdout=follower, stderr=subprocess.PIPE, text=True) as process:
+        os.close(follower)
+        shown = b""
+        while chunk := _read(leader):
+            shown += chunk
+        process.wait(timeout=600)
+    os.close(leader)
+    text = shown.decode(errors="replace")
+    assert process.returncode == 0 and "3 written, 0 skipped, 0 failed" in text
+    assert "3/3" in text and "/image" in text and "[1/3]" not in text
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # the process closed the terminal
+        return b""
+
+
+def test_device_gpu_without_one_is_one_line(cli):
+    from dcgan_sr.runtime import gpus
+    if gpus():
+        pytest.skip("this machine has a GPU")
+    assert_one_line_error(cli("upscale", "in.png", "--out", "o", "--device", "gpu"),
+                          "--device gpu: the Keras backend sees no GPU")
 
 
 def test_evaluate_json_has_the_documented_shape(cli, sample_dir, tiny_weights):

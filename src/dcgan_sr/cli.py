@@ -38,6 +38,15 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
                                metavar="N" if f.type == "int" else "X", help=f"default {f.default}")
 
 
+def _device_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                        help="where the generator runs (default auto: a GPU when the Keras backend "
+                             "sees one; CUDA_VISIBLE_DEVICES is honoured)")
+    parser.add_argument("--runtime", choices=("auto", "keras", "onnxruntime"), default="auto",
+                        help="what runs it on the CPU (default auto: ONNX Runtime when installed, "
+                             "the fastest; else Keras)")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcgan-sr", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -77,6 +86,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random degradations (default 0)")
     p.add_argument("--limit", type=int, help="only the first N images of the split")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _device_flags(p)
 
     p = commands.add_parser("upscale", help="upscale image files 4x")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
@@ -92,6 +102,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suffix", default="", help="added to each output's name, e.g. _x4")
     p.add_argument("--recursive", action="store_true",
                    help="also upscale the images in subfolders, mirroring them under --out")
+    _device_flags(p)
 
     p = commands.add_parser("export", help="write the generator as a SavedModel, ONNX or LiteRT file")
     p.add_argument("--weights", help="preset name (real, mse, gan) or a .weights.h5/.keras file "
@@ -100,9 +111,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="where to write it (a folder for saved_model, a file for onnx/litert)")
 
+    p = commands.add_parser("serve", help="a local web app for trying the presets (pip install .[app])")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+
     p = commands.add_parser("demo", help="super-resolve the bundled sample, write figures and metrics")
     p.add_argument("--data", help="folder of CelebA images (default: the bundled data/sample)")
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
+    _device_flags(p)
     return parser
 
 
@@ -114,9 +131,28 @@ def _config_from_args(args) -> Config:
     return Config.from_dict(values, source="command line")
 
 
+def _choose_device(args) -> None:
+    """Start TensorFlow (quietly) on the --device asked for: the GPUs hidden before it starts
+    (cpu), or one insisted on (gpu, where the generator runs in Keras: the ONNX Runtime route
+    is the CPU's)."""
+    if getattr(args, "device", "auto") == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+        os.environ["JAX_PLATFORMS"] = "cpu"
+    start_tensorflow()
+    if getattr(args, "device", "auto") == "gpu":
+        from dcgan_sr.runtime import gpus
+        if not gpus():
+            raise UserError("--device gpu: the Keras backend sees no GPU (check nvidia-smi and "
+                            "CUDA_VISIBLE_DEVICES; TensorFlow needs tensorflow[and-cuda]), or use "
+                            "--device cpu")
+        if args.runtime == "onnxruntime":
+            raise UserError("--runtime onnxruntime runs on the CPU: use it with --device cpu")
+        args.runtime = "keras"
+
+
 def _run(args) -> int:
     if args.command not in ("download", "prepare"):
-        start_tensorflow()
+        _choose_device(args)
     if args.command == "download":
         from dcgan_sr.download import download_celeba
         download_celeba(args.dest)
@@ -149,9 +185,13 @@ def _run(args) -> int:
             raise UserError("--outscale must be above 0 and at most 16")
         if "/" in args.suffix or "\\" in args.suffix:
             raise UserError("--suffix is part of a file name: no / or \\ in it")
-        report = upscale_files(Upscaler(args.weights, tile=args.tile, outscale=args.outscale),
-                               args.inputs, args.out, overwrite=args.overwrite, ext=args.ext,
-                               suffix=args.suffix, recursive=args.recursive)
+        upscaler = Upscaler(args.weights, tile=args.tile, outscale=args.outscale,
+                            runtime=args.runtime)
+        bar = ProgressBar() if sys.stdout.isatty() else None  # else a line per file, for logs
+        report = upscale_files(upscaler, args.inputs, args.out, overwrite=args.overwrite, ext=args.ext,
+                               suffix=args.suffix, recursive=args.recursive,
+                               say=lambda line: print(line, file=sys.stderr if bar else sys.stdout),
+                               progress=bar)
         print(f"{len(report.written)} written, {len(report.skipped)} skipped, "
               f"{len(report.failed)} failed")
         return 1 if report.failed else 0
@@ -160,30 +200,62 @@ def _run(args) -> int:
         from dcgan_sr.presets import load_generator
         print(export(load_generator(args.weights), args.format, args.out))
         return 0
+    if args.command == "serve":
+        return _serve(args)
     if args.command == "demo":
         from dcgan_sr.data import SAMPLE_DIR
         from dcgan_sr.demo import run_demo
-        run_demo(args.data or SAMPLE_DIR, args.out)
+        run_demo(args.data or SAMPLE_DIR, args.out, runtime=args.runtime)
         return 0
     raise AssertionError(args.command)
 
 
+def _serve(args) -> int:
+    import importlib.util
+    if importlib.util.find_spec("gradio") is None:
+        raise UserError("serve needs Gradio: pip install -r requirements-app.txt (or "
+                        "pip install '.[app]')")
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port must be between 1 and 65535, not {args.port}")
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"dcgan-sr: warning: listening on {args.host}: anyone who can reach port {args.port} "
+              "of this machine can use the app", file=sys.stderr)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
+    from dcgan_sr.app import serve
+    serve(args.host, args.port)
+    return 0
+
+
+class ProgressBar:
+    """Keras' Progbar (images done, rate, ETA) over the files of one `upscale`."""
+
+    def __init__(self):
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            import keras
+            self.bar = keras.utils.Progbar(total, unit_name="image")
+        self.bar.update(done)
+
+
 def _evaluate(args) -> int:
     from dcgan_sr import evaluate
-    from dcgan_sr.presets import DEFAULT_PRESET, PRESETS, load_generator
+    from dcgan_sr.presets import DEFAULT_PRESET, PRESETS
+    from dcgan_sr.upscaler import Upscaler
     names = args.weights or (list(PRESETS) if args.degradation == "all" else [DEFAULT_PRESET])
     # A preset is named by its name; a file by its stem (or its place in the list, when two share one).
     labels = [Path(n).name.split(".")[0] if n not in PRESETS else n for n in names]
     if len(set(labels)) < len(labels):
         labels = [f"model{i + 1}" for i in range(len(names))]
-    generators = {label: load_generator(name) for label, name in zip(labels, names)}
+    upscalers = {label: Upscaler(name, runtime=args.runtime) for label, name in zip(labels, names)}
     if args.degradation == "all":
-        table = evaluate.robustness(args.data, generators, args.split, args.limit, seed=args.seed,
+        table = evaluate.robustness(args.data, upscalers, args.split, args.limit, seed=args.seed,
                                     progress=lambda m: print(m, file=sys.stderr))
         print(json.dumps(table, indent=2) if args.json
-              else evaluate.format_robustness(table, list(generators)))
+              else evaluate.format_robustness(table, list(upscalers)))
         return 0
-    result = evaluate.evaluate(args.data, generators, args.split, args.limit, args.degradation,
+    result = evaluate.evaluate(args.data, upscalers, args.split, args.limit, args.degradation,
                                args.seed)
     print(json.dumps(result, indent=2) if args.json else evaluate.format_table(result))
     return 0
