@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench figures notebooks presets preset-real clean
+.PHONY: setup app-setup demo app screenshot test bench figures notebooks presets preset-real clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,21 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: setup
 	$(BIN)/dcgan-sr demo
+
+# The web app (Gradio), an optional extra: `make app` serves it on http://127.0.0.1:7860.
+APP_STAMP := $(VENV)/.installed-app
+app-setup: $(APP_STAMP)
+
+$(APP_STAMP): $(STAMP) requirements-app.txt
+	$(BIN)/python -m pip install --quiet -r requirements-app.txt
+	@touch $(APP_STAMP)
+
+app: app-setup
+	$(BIN)/dcgan-sr serve
+
+# images/app.png: the app after upscaling a sample face, in headless Chromium.
+screenshot: app-setup
+	$(BIN)/python tests/browser.py --screenshot images/app.png
 
 # ruff (lint), unit tests, then the four notebooks under nbval in quick mode (cells marked
 # NBVAL_CHECK_OUTPUT must reproduce their committed output). pytest-xdist runs the test files
