@@ -18,10 +18,11 @@ from dcgan_sr.resize import downscale_bicubic
 
 jax = pytest.importorskip("jax")
 
-def test_jax_and_tensorflow_steps_agree_and_weights_travel(tmp_path, tiny_config, sample_files):
+@pytest.mark.parametrize("order", ["d_then_g", "simultaneous"])
+def test_jax_and_tensorflow_steps_agree_and_weights_travel(tmp_path, tiny_config, sample_files, order):
     from dcgan_sr.train import build_gan
     config = dataclasses.replace(tiny_config, label_noise=0.0, r1_weight=1.0,
-                                 content_loss="l1", content_weight=0.5)
+                                 content_loss="l1", content_weight=0.5, update_order=order)
     config.save(tmp_path / "config.json")
     hr, _ = arrays.load_hr(sample_files[:4])
     np.save(tmp_path / "hr.npy", hr)

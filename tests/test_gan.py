@@ -1,7 +1,10 @@
 import csv
+import dataclasses
 import json
 
+import keras
 import numpy as np
+import pytest
 
 from dcgan_sr import arrays
 from dcgan_sr.gan import SRGAN, pairs_from_hr, psnr
@@ -19,7 +22,9 @@ def _batch(sample_files, n=4):
     return pairs_from_hr(hr)
 
 
-def test_adversarial_step_updates_generator_and_discriminator(tiny_config, sample_files):
+@pytest.mark.parametrize("order", ["d_then_g", "simultaneous"])
+def test_adversarial_step_updates_generator_and_discriminator(tiny_config, sample_files, order):
+    tiny_config = dataclasses.replace(tiny_config, update_order=order)
     gan = _gan(tiny_config)
     gan.set_adversarial(True)
     lr, hr = _batch(sample_files)
@@ -33,6 +38,25 @@ def test_adversarial_step_updates_generator_and_discriminator(tiny_config, sampl
     w = tiny_config
     assert np.isclose(logs["g_loss"], w.adv_weight * logs["adv"] + w.mse_weight * logs["mse"], rtol=1e-5)
     assert int(gan.step) == 1
+
+
+def test_the_seeds_order_d_first_then_g_through_the_updated_d(tiny_config, sample_files):
+    """d_then_g: G's adversarial term is D's verdict after this step's D update (D in
+    inference mode) on G's output before G's own update."""
+    config = dataclasses.replace(tiny_config, label_noise=0.0, d_learning_rate=1e-2)  # D moves visibly
+    gan = _gan(config)
+    gan.set_adversarial(True)
+    lr, hr = _batch(sample_files)
+    g_before, d_before = build_generator(config), build_discriminator(config)
+    g_before.set_weights(gan.generator.get_weights())
+    d_before.set_weights(gan.discriminator.get_weights())
+    logs = gan.train_on_batch(lr, hr, return_dict=True)
+    sr = g_before(lr, training=True)
+
+    def adversarial(d):
+        return float(np.mean(keras.losses.binary_crossentropy(np.ones((4, 1)), d(sr, training=False))))
+    assert abs(logs["adv"] - adversarial(gan.discriminator)) < 1e-5
+    assert abs(logs["adv"] - adversarial(d_before)) > 1e-3  # not the D from before its update
 
 
 def test_warm_up_trains_only_the_generator_and_lowers_mse(tiny_config, sample_files):

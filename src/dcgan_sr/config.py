@@ -17,7 +17,8 @@ CHOICES = {"degradation": ("protocol", "realistic"), "gan_loss": ("bce", "ragan"
            "content_loss": ("none", "l1", "dfeat", "vgg"),
            "upsample": ("nearest_conv", "pixelshuffle"),
            "mixed_precision": ("auto", "off", "bf16", "fp16"), "xla": ("auto", "on", "off"),
-           "strategy": ("default", "mirrored", "multiworker")}
+           "strategy": ("default", "mirrored", "multiworker"),
+           "update_order": ("d_then_g", "simultaneous")}
 
 # The settings that shape the generator (dcgan_sr.models.build_generator).
 GENERATOR_KEYS = ("gen_head_filters", "gen_res_filters", "gen_up_filters", "gen_head_kernel",
@@ -67,6 +68,9 @@ class Config:
     content_weight: float = 0.0
     # Not in the seed: R1 penalty (r1_weight/2 * E||grad_x D(x_real)||^2) on D's output.
     r1_weight: float = 0.0
+    # Within a batch: D learns first, then G through the updated D (the seed's order), or
+    # both from one forward pass ("simultaneous", how the presets were trained). See gan.py.
+    update_order: str = "d_then_g"
 
     # Optimisers: G Adam, D RMSprop with value clipping. The MSE warm-up (not in the seed)
     # may use its own Adam rate and beta_1; the adversarial phase uses g_learning_rate/g_beta_1.

@@ -5,17 +5,25 @@ Losses (the seed's, with its label noise u ~ U(0, 1)):
     D loss = BCE(D(hr), 1 - noise*u) + BCE(D(G(lr)), noise*u)
     G loss = adv_weight * BCE(D(G(lr)), 1 - noise*u) + mse_weight * MSE(G(lr), hr)
 
-`gan_loss` and `content_loss` swap in other adversarial losses and add a content
-loss (weighted by `content_weight`); see `dcgan_sr.losses`. `r1_weight` adds the
-R1 penalty to D's loss.
+The seed's order within a batch (`update_order="d_then_g"`, the default): D learns from
+the batch first, on G's outputs made in inference mode; then G learns through the D just
+updated, which it sees in inference mode (the seed's frozen D). The seed made two D
+updates, on fakes and then on reals; here D makes one, on their sum.
+`update_order="simultaneous"` updates both from one forward pass instead, D in training
+mode for both (TensorFlow's DCGAN tutorial; the presets were trained so).
 
-While `adversarial` is False (the MSE warm-up, as SRGAN pre-trains its
-generator) only G is trained, on the MSE alone. D and G are updated from the
-same forward pass: one gradient tape each on TensorFlow, one `jax.vjp` pulled
-back twice on JAX. `_step_losses` is the one definition of the losses for both.
+`gan_loss` and `content_loss` swap in other adversarial losses and add a content loss
+(weighted by `content_weight`); see `dcgan_sr.losses`. `r1_weight` adds the R1 penalty to
+D's loss. While `adversarial` is False (the MSE warm-up, as SRGAN pre-trains its
+generator) only G learns, from the MSE (and the content loss) alone.
 
-A batch is either uint8 HR crops, whose LR inputs are made here on the device by
-the degradation protocol (what training feeds), or an (lr, hr) pair in [-1, 1].
+The losses are written once, in `generator_loss` and `discriminator_loss`. The
+TensorFlow step differentiates them with gradient tapes; the JAX step evaluates the same
+methods inside a `keras.StatelessScope` that maps every variable to the value being
+differentiated, as the Keras guide to custom steps with JAX does with `stateless_call`.
+
+A batch is either uint8 HR crops, whose LR inputs are made here on the device by the
+degradation protocol (what training feeds), or an (lr, hr) pair in [-1, 1].
 """
 
 from __future__ import annotations
@@ -102,15 +110,20 @@ class SRGAN(keras.Model):
         names = ["g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake", "psnr"]
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         self.built = True  # G and D are built: save_weights may checkpoint the whole GAN
+        # The JAX step takes the first len(G's) trainable values as G's, the rest as D's.
+        expected = [*generator.trainable_variables, *discriminator.trainable_variables]
+        if len(self.trainable_variables) != len(expected) or any(
+                a is not b for a, b in zip(self.trainable_variables, expected)):
+            raise RuntimeError("SRGAN's trainable variables are not G's followed by D's")
 
     def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
         super().compile(**kwargs)
-        c = self.config
+        config = self.config
         g_optimizer = g_optimizer or keras.optimizers.Adam(
-            c.g_learning_rate, beta_1=c.g_beta_1, use_ema=c.ema_decay > 0,
-            ema_momentum=c.ema_decay or 0.99)
-        d_optimizer = d_optimizer or keras.optimizers.RMSprop(c.d_learning_rate,
-                                                              clipvalue=c.d_clipvalue)
+            config.g_learning_rate, beta_1=config.g_beta_1, use_ema=config.ema_decay > 0,
+            ema_momentum=config.ema_decay or 0.99)
+        d_optimizer = d_optimizer or keras.optimizers.RMSprop(config.d_learning_rate,
+                                                              clipvalue=config.d_clipvalue)
         if keras.config.dtype_policy().name == "mixed_float16":  # float16 needs loss scaling
             g_optimizer = keras.optimizers.LossScaleOptimizer(g_optimizer)
             d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
@@ -135,11 +148,11 @@ class SRGAN(keras.Model):
 
     def set_adversarial(self, adversarial: bool) -> None:
         """Switch phase (and G's learning rate and beta_1); the next fit() traces anew."""
-        c = self.config
+        config = self.config
         self.adversarial = adversarial
         adam = self._g_adam
-        adam.learning_rate.assign(c.g_learning_rate if adversarial else c.pretrain_learning_rate)
-        adam.beta_1 = c.g_beta_1 if adversarial else c.pretrain_beta_1
+        adam.learning_rate.assign(config.g_learning_rate if adversarial else config.pretrain_learning_rate)
+        adam.beta_1 = config.g_beta_1 if adversarial else config.pretrain_beta_1
         self.train_function = None
 
     @contextlib.contextmanager
@@ -164,48 +177,99 @@ class SRGAN(keras.Model):
         """G's Adam, inside its LossScaleOptimizer under mixed_float16."""
         return self.optimizer.optimizers[0]
 
+    # --- the losses: one definition for both backends ------------------------------------
+
+    def generator_loss(self, sr, hr, d_real=None, d_fake=None):
+        """G's loss and its terms. Given D's outputs on real and super-resolved faces, the
+        adversarial term joins the MSE (else, in the warm-up, the MSE alone)."""
+        config = self.config
+        mse = ops.mean(ops.square(sr - hr))
+        terms, loss = {"mse": mse}, mse
+        if d_fake is not None:
+            terms["adv"] = losses.generator_adversarial(config.gan_loss, d_real, d_fake, self._noisy)
+            loss = config.adv_weight * terms["adv"] + config.mse_weight * mse
+        if config.content_loss != "none":
+            terms["content"] = losses.content_loss(config.content_loss, sr, hr, self.content_features)
+            loss = loss + config.content_weight * terms["content"]
+        return loss, terms | {"g_loss": loss}
+
+    def discriminator_loss(self, hr, d_real, d_fake):
+        """D's loss and its terms: real faces towards 1, super-resolved ones towards 0 (the
+        seed's noisy targets), plus the R1 penalty on real faces if `r1_weight`."""
+        config = self.config
+        loss = losses.discriminator_adversarial(config.gan_loss, d_real, d_fake, self._noisy)
+        terms = {"d_real": ops.mean(d_real), "d_fake": ops.mean(d_fake)}
+        if config.r1_weight:
+            terms["r1"] = ops.mean(ops.sum(ops.square(self._d_input_gradient(hr)), axis=(1, 2, 3)))
+            loss = loss + 0.5 * config.r1_weight * terms["r1"]
+        return loss, terms | {"d_loss": loss}
+
     def _noisy(self, like, target: float):
         u = keras.random.uniform(ops.shape(like), seed=self.noise_seed)
         noise = self.config.label_noise * u
         return 1.0 - noise if target == 1.0 else noise
 
-    # --- losses: one definition for both backends --------------------------------------
+    # --- one step's losses, as each update order needs them -----------------------------
 
-    def _step_losses(self, lr, hr, r1_penalty=None):
-        """(G loss, D loss or None, logs) from one forward pass; each loss is divided by
-        the replicas in sync, so that the optimisers' sum over replicas is the global mean."""
-        c = self.config
+    def _discriminator_step(self, lr, hr):
+        """D's loss on this batch, G fixed and in inference mode (the seed's order, first)."""
+        sr = ops.stop_gradient(self.generator(lr, training=False))
+        d_real = self.discriminator(hr, training=True)
+        d_fake = self.discriminator(sr, training=True)
+        loss, logs = self.discriminator_loss(hr, d_real, d_fake)
+        return self._for_optimizer(loss, self.d_optimizer), logs
+
+    def _generator_step(self, lr, hr):
+        """G's loss on this batch; in the adversarial phase through D as it now is, frozen
+        in inference mode (the seed's order, second)."""
         sr = self.generator(lr, training=True)
-        mse = ops.mean(ops.square(sr - hr))
-        logs = {"mse": mse}
-        g_loss, d_loss = mse, None
+        d_real = d_fake = None
         if self.adversarial:
-            d_real = self.discriminator(hr, training=True)
-            d_fake = self.discriminator(sr, training=True)
-            d_loss, adv = losses.adversarial_losses(c.gan_loss, d_real, d_fake, self._noisy)
-            g_loss = c.adv_weight * adv + c.mse_weight * mse
-            logs.update(adv=adv, d_real=ops.mean(d_real), d_fake=ops.mean(d_fake))
-            if c.r1_weight:
-                r1 = r1_penalty(hr)
-                d_loss = d_loss + 0.5 * c.r1_weight * r1
-                logs["r1"] = r1
-            logs["d_loss"] = d_loss
-        if c.content_loss != "none":
-            content = losses.content_loss(c.content_loss, sr, hr, self.content_features)
-            g_loss = g_loss + c.content_weight * content
-            logs["content"] = content
-        logs["g_loss"] = g_loss
-        replicas = _replicas()
-        if replicas > 1:
-            g_loss = g_loss / replicas
-            d_loss = None if d_loss is None else d_loss / replicas
-        return g_loss, d_loss, logs
+            d_real = self.discriminator(hr, training=False)
+            d_fake = self.discriminator(sr, training=False)
+        loss, logs = self.generator_loss(sr, hr, d_real, d_fake)
+        return self._for_optimizer(loss, self.g_optimizer), logs
+
+    def _joint_step(self, lr, hr):
+        """Both losses from one forward pass, D in training mode (update_order "simultaneous")."""
+        sr = self.generator(lr, training=True)
+        d_real = self.discriminator(hr, training=True)
+        d_fake = self.discriminator(sr, training=True)
+        g_loss, g_logs = self.generator_loss(sr, hr, d_real, d_fake)
+        d_loss, d_logs = self.discriminator_loss(hr, d_real, d_fake)
+        return ((self._for_optimizer(g_loss, self.g_optimizer),
+                 self._for_optimizer(d_loss, self.d_optimizer)), g_logs | d_logs)
+
+    def _for_optimizer(self, loss, optimizer):
+        """The loss an optimiser differentiates: split over the replicas in sync (their
+        gradients are summed) and scaled for float16."""
+        return optimizer.scale_loss(loss / _replicas())
+
+    def _d_input_gradient(self, images):
+        """The gradient of D's summed output with respect to its input (for R1): D in
+        training mode, called statelessly so that its statistics are not updated twice."""
+        d = self.discriminator
+        trainable = [v.value for v in d.trainable_variables]  # in a StatelessScope: its values
+        non_trainable = [v.value for v in d.non_trainable_variables]
+
+        def total(x):
+            return ops.sum(d.stateless_call(trainable, non_trainable, x, training=True)[0])
+        if keras.backend.backend() == "jax":
+            import jax
+            return jax.grad(total)(images)
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            out = total(images)
+        return tape.gradient(out, images)
 
     def _batch(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         return pairs_from_hr(x) if y is None else (x, y)
 
-    def _log(self, logs):
+    def _update_trackers(self, logs) -> dict:
+        """Add this step's values to the running means; the means of the terms logged."""
         for name, value in logs.items():
             self.trackers[name].update_state(value)
         return {name: self.trackers[name].result() for name in logs}
@@ -215,91 +279,81 @@ class SRGAN(keras.Model):
             return self._jax_train_step(*args)
         return self._tf_train_step(*args)
 
-    # --- TensorFlow: two gradient tapes ----------------------------------------------
+    # --- TensorFlow: gradient tapes --------------------------------------------------------
 
     def _tf_train_step(self, data):
         import tensorflow as tf
 
-        def r1_penalty(hr):
-            with tf.GradientTape() as tape:
-                tape.watch(hr)
-                out = ops.sum(self.discriminator(hr, training=True))
-            grad = tape.gradient(out, hr)
-            return ops.mean(ops.sum(ops.square(grad), axis=(1, 2, 3)))
-
         lr, hr = self._batch(data)
-        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-            g_loss, d_loss, logs = self._step_losses(lr, hr, r1_penalty)
-            g_scaled = self.g_optimizer.scale_loss(g_loss)
-            d_scaled = None if d_loss is None else self.d_optimizer.scale_loss(d_loss)
-        g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_scaled, g_vars), g_vars))
-        if d_loss is not None:
-            d_vars = self.discriminator.trainable_variables
-            self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_scaled, d_vars), d_vars))
-        return self._log(logs)
+        if self.adversarial and self.config.update_order == "simultaneous":
+            with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+                (g_loss, d_loss), logs = self._joint_step(lr, hr)
+            self._apply(self.g_optimizer, g_tape.gradient(g_loss, self.generator.trainable_variables),
+                        self.generator)
+            self._apply(self.d_optimizer, d_tape.gradient(d_loss, self.discriminator.trainable_variables),
+                        self.discriminator)
+            return self._update_trackers(logs)
+        logs = {}
+        if self.adversarial:  # the seed's order: D first...
+            with tf.GradientTape() as tape:
+                d_loss, logs = self._discriminator_step(lr, hr)
+            self._apply(self.d_optimizer, tape.gradient(d_loss, self.discriminator.trainable_variables),
+                        self.discriminator)
+        with tf.GradientTape() as tape:  # ...then G, through the D just updated
+            g_loss, g_logs = self._generator_step(lr, hr)
+        self._apply(self.g_optimizer, tape.gradient(g_loss, self.generator.trainable_variables),
+                    self.generator)
+        return self._update_trackers(logs | g_logs)
 
-    # --- JAX: stateless calls, one forward pass, two pullbacks ------------------------
+    @staticmethod
+    def _apply(optimizer, gradients, network):
+        optimizer.apply_gradients(zip(gradients, network.trainable_variables))
+
+    # --- JAX: the same losses, evaluated with the values being differentiated ------------
 
     def _jax_train_step(self, state, data):
         import jax
 
         trainable, non_trainable, optimizer_values, metric_values = state
-        variables = self.trainable_variables
-        g_ids = {id(v) for v in self.generator.trainable_variables}
-        is_g = [id(v) in g_ids for v in variables]
-        g_values = [x for x, g in zip(trainable, is_g) if g]
-        d_values = [x for x, g in zip(trainable, is_g) if not g]
-
-        def merged(g_vals, d_vals):
-            g_it, d_it = iter(g_vals), iter(d_vals)
-            return [next(g_it) if g else next(d_it) for g in is_g]
-
-        d_variables = self.discriminator.trainable_variables
-        d_state = self.discriminator.non_trainable_variables
+        # The GAN's variables are G's, then D's (checked in __init__); so are the optimisers'.
+        n_g, n_g_opt = len(self.generator.trainable_variables), len(self.g_optimizer.variables)
+        g_values, d_values = trainable[:n_g], trainable[n_g:]
+        g_opt, d_opt = optimizer_values[:n_g_opt], optimizer_values[n_g_opt:]
         lr, hr = self._batch(data)
 
-        def forward(g_vals, d_vals):
-            mapping = [*zip(variables, merged(g_vals, d_vals)),
+        def evaluated(step_losses, g_values, d_values, non_trainable):
+            """step_losses(lr, hr) with these values: (losses, (logs, non-trainables after))."""
+            mapping = [*zip(self.trainable_variables, [*g_values, *d_values]),
                        *zip(self.non_trainable_variables, non_trainable)]
-            values = {id(v): x for v, x in mapping}
-
-            def r1_penalty(images):
-                # A nested stateless call: D's statistics updates here are discarded.
-                def d_sum(x):
-                    out, _ = self.discriminator.stateless_call(
-                        [values[id(v)] for v in d_variables], [values[id(v)] for v in d_state],
-                        x, training=True)
-                    return ops.sum(out)
-                grad = jax.grad(d_sum)(images)
-                return ops.mean(ops.sum(ops.square(grad), axis=(1, 2, 3)))
-
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                g_loss, d_loss, logs = self._step_losses(lr, hr, r1_penalty)
-                g_scaled = self.g_optimizer.scale_loss(g_loss)
-                d_scaled = (ops.zeros(()) if d_loss is None
-                            else self.d_optimizer.scale_loss(d_loss))
-            updated = _values_after(scope, self.non_trainable_variables, non_trainable)
-            return (g_scaled, d_scaled), (logs, updated)
+                loss, logs = step_losses(lr, hr)
+            return loss, (logs, _values_after(scope, self.non_trainable_variables, non_trainable))
 
-        (g_scaled, d_scaled), pullback, (logs, non_trainable) = jax.vjp(
-            forward, g_values, d_values, has_aux=True)
-        one, zero = ops.ones_like(g_scaled), ops.zeros_like(d_scaled)
-        g_grads, _ = pullback((one, zero))
-        n_g = len(self.g_optimizer.variables)
-        g_values, g_opt = self.g_optimizer.stateless_apply(
-            optimizer_values[:n_g], g_grads, g_values)
-        d_opt = optimizer_values[n_g:]
-        if self.adversarial:
-            _, d_grads = pullback((ops.zeros_like(g_scaled), ops.ones_like(d_scaled)))
+        if self.adversarial and self.config.update_order == "simultaneous":
+            (g_loss, d_loss), pullback, (logs, non_trainable) = jax.vjp(
+                lambda g, d: evaluated(self._joint_step, g, d, non_trainable),
+                g_values, d_values, has_aux=True)
+            g_grads, _ = pullback((ops.ones_like(g_loss), ops.zeros_like(d_loss)))
+            _, d_grads = pullback((ops.zeros_like(g_loss), ops.ones_like(d_loss)))
             d_values, d_opt = self.d_optimizer.stateless_apply(d_opt, d_grads, d_values)
+        else:
+            logs = {}
+            if self.adversarial:  # the seed's order: D first...
+                (_, (logs, non_trainable)), d_grads = jax.value_and_grad(
+                    lambda d: evaluated(self._discriminator_step, g_values, d, non_trainable),
+                    has_aux=True)(d_values)
+                d_values, d_opt = self.d_optimizer.stateless_apply(d_opt, d_grads, d_values)
+            (_, (g_logs, non_trainable)), g_grads = jax.value_and_grad(  # ...then G
+                lambda g: evaluated(self._generator_step, g, d_values, non_trainable),
+                has_aux=True)(g_values)
+            logs = logs | g_logs
+        g_values, g_opt = self.g_optimizer.stateless_apply(g_opt, g_grads, g_values)
 
         with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables,
                                                          metric_values))) as scope:
-            results = self._log(logs)
+            results = self._update_trackers(logs)
         metric_values = _values_after(scope, self.metrics_variables, metric_values)
-        state = (merged(g_values, d_values), non_trainable, [*g_opt, *d_opt], metric_values)
-        return results, state
+        return results, ([*g_values, *d_values], non_trainable, [*g_opt, *d_opt], metric_values)
 
     # --- validation ----------------------------------------------------------------------
 
@@ -316,7 +370,7 @@ class SRGAN(keras.Model):
                        *zip(self.non_trainable_variables, non_trainable),
                        *zip(self.metrics_variables, metric_values)]
             with keras.StatelessScope(state_mapping=mapping) as scope:
-                results = self._log(self._validate(data))
+                results = self._update_trackers(self._validate(data))
             metric_values = _values_after(scope, self.metrics_variables, metric_values)
             return results, (trainable, non_trainable, metric_values)
-        return self._log(self._validate(args[0]))
+        return self._update_trackers(self._validate(args[0]))

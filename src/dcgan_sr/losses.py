@@ -20,25 +20,40 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-def adversarial_losses(gan_loss: str, d_real, d_fake, noisy):
-    """(D loss, G's adversarial loss). `noisy(like, target)` gives the seed's noisy targets."""
+def discriminator_adversarial(gan_loss: str, d_real, d_fake, noisy):
+    """D's loss from its outputs on real and super-resolved faces. `noisy(like, target)`
+    gives the seed's noisy targets."""
     if gan_loss == "bce":
-        bce = keras.losses.binary_crossentropy
-        d_loss = ops.mean(bce(noisy(d_real, 1.0), d_real)) + ops.mean(bce(noisy(d_fake, 0.0), d_fake))
-        return d_loss, ops.mean(bce(noisy(d_fake, 1.0), d_fake))
+        return _bce(noisy(d_real, 1.0), d_real) + _bce(noisy(d_fake, 0.0), d_fake)
     if gan_loss == "ragan":
-        def bce_logits(target, logits):
-            return ops.mean(keras.losses.binary_crossentropy(
-                ops.full_like(logits, target), logits, from_logits=True))
-
-        real_vs_fake = d_real - ops.mean(d_fake)
-        fake_vs_real = d_fake - ops.mean(d_real)
-        d_loss = bce_logits(1.0, real_vs_fake) + bce_logits(0.0, fake_vs_real)
-        return d_loss, bce_logits(0.0, real_vs_fake) + bce_logits(1.0, fake_vs_real)
+        return _relativistic(d_real, d_fake, real_target=1.0)
     if gan_loss == "hinge":
-        d_loss = ops.mean(ops.relu(1.0 - d_real)) + ops.mean(ops.relu(1.0 + d_fake))
-        return d_loss, -ops.mean(d_fake)
+        return ops.mean(ops.relu(1.0 - d_real)) + ops.mean(ops.relu(1.0 + d_fake))
     raise ValueError(f"unknown gan_loss {gan_loss!r}")
+
+
+def generator_adversarial(gan_loss: str, d_real, d_fake, noisy):
+    """G's adversarial loss from D's outputs on real and super-resolved faces."""
+    if gan_loss == "bce":
+        return _bce(noisy(d_fake, 1.0), d_fake)
+    if gan_loss == "ragan":
+        return _relativistic(d_real, d_fake, real_target=0.0)
+    if gan_loss == "hinge":
+        return -ops.mean(d_fake)
+    raise ValueError(f"unknown gan_loss {gan_loss!r}")
+
+
+def _bce(target, probability):
+    return ops.mean(keras.losses.binary_crossentropy(target, probability))
+
+
+def _relativistic(d_real, d_fake, real_target: float):
+    """RaGAN: real logits judged against the mean fake one, and fakes against the mean real."""
+    def bce_logits(target, logits):
+        return ops.mean(keras.losses.binary_crossentropy(
+            ops.full_like(logits, target), logits, from_logits=True))
+    return (bce_logits(real_target, d_real - ops.mean(d_fake))
+            + bce_logits(1.0 - real_target, d_fake - ops.mean(d_real)))
 
 
 def discriminator_features(discriminator: keras.Model) -> keras.Model:
