@@ -1,5 +1,7 @@
+import contextlib
 import csv
 import dataclasses
+import io
 import json
 import os
 import signal
@@ -24,12 +26,26 @@ def _steps_logged(run):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_config, celeba_dir):
     out = tmp_path_factory.mktemp("runs") / "tiny"
-    summary = train(tiny_config, celeba_dir, out, verbose=0)
-    return out, summary
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        summary = train(tiny_config, celeba_dir, out)
+    return out, summary, printed.getvalue().splitlines()
+
+
+def test_the_log_counts_steps_over_both_phases_and_shows_only_active_terms(finished_run):
+    _, _, lines = finished_run  # tiny_config: 6 steps, 2 of warm-up, an epoch every 2
+    assert [line.split(" - ")[0] for line in lines] == [
+        "step 2/6 (warm-up)", "step 4/6 (adversarial)", "step 6/6 (adversarial)"]
+    assert "d_loss" not in lines[0] and "adv:" not in lines[0] and "d_loss" in lines[1]
+    assert not any("nan" in line for line in lines)
+    # history.csv keeps every column in both phases: empty where a term was not computed.
+    with open(finished_run[0] / "history.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == callbacks.HISTORY_COLUMNS and rows[0]["d_loss"] == "" != rows[1]["d_loss"]
 
 
 def test_run_writes_weights_config_history_and_summary(finished_run, tiny_config):
-    out, summary = finished_run
+    out, summary, _ = finished_run
     assert summary["steps_completed"] == tiny_config.steps == 6
     assert summary["train_images"] == 24 and summary["val"]["images"] == 4
     saved = json.loads((out / "config.json").read_text())
@@ -50,13 +66,13 @@ def test_run_writes_weights_config_history_and_summary(finished_run, tiny_config
 
 
 def test_finished_run_is_reported_not_redone(finished_run, tiny_config, celeba_dir):
-    out, summary = finished_run
+    out, summary, _ = finished_run
     assert train(tiny_config, celeba_dir, out, verbose=0) == summary
     assert _steps_logged(out) == [2, 4, 6]
 
 
 def test_a_different_config_is_refused_by_key(finished_run, tiny_config, celeba_dir):
-    out, _ = finished_run
+    out, _, _ = finished_run
     other = dataclasses.replace(tiny_config, batch_size=2, mse_weight=1.0)
     with pytest.raises(UserError, match=r"\(mse_weight, batch_size differ\).*--overwrite"):
         train(other, celeba_dir, out, verbose=0)

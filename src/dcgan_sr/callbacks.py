@@ -1,5 +1,5 @@
 """Keras callbacks of a training run: step-exact checkpoints (and Ctrl-C answered between
-two steps), a step column, sample grids.
+two steps), the history file, the progress lines, sample grids.
 
 They work under every backend. Under JAX the model's variables live outside the model
 during an epoch; reading `self.model` syncs them, so a callback does that only when it
@@ -8,6 +8,7 @@ needs them (at a checkpoint or an epoch's end), never on every step.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -27,7 +28,7 @@ from dcgan_sr.plots import save_png, tile
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake",
+HISTORY_COLUMNS = ("step", "g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake",
                    "val_psnr", "val_mse")
 
 
@@ -193,16 +194,56 @@ class CheckpointEvery(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class StepColumn(keras.callbacks.Callback):
-    """Adds the global step to each epoch's logs and gives every phase the same columns,
-    so one CSV history spans the warm-up and the adversarial phase."""
+class HistoryCSV(keras.callbacks.Callback):
+    """history.csv: a row per epoch (checkpoint interval) at its global step, with the same
+    columns in both phases; a term that was not computed (the adversarial ones in the
+    warm-up) is left empty. Rows are appended under the header the file already has."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        logs["step"] = int(self.model.step)
-        for name in HISTORY_COLUMNS:
-            logs.setdefault(name, float("nan"))
+        values = {"step": int(self.model.step), "epoch": epoch,
+                  **{k: float(v) for k, v in (logs or {}).items()}}
+        header = list(HISTORY_COLUMNS)
+        if self.path.is_file() and self.path.stat().st_size:
+            with open(self.path, newline="") as handle:
+                header = next(csv.reader(handle))
+        new = not self.path.is_file() or not self.path.stat().st_size
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(header)
+            writer.writerow([values.get(name, "") for name in header])
+
+
+class TrainingLog(keras.callbacks.Callback):
+    """One line per epoch, counted in steps over the whole run (warm-up and adversarial
+    phase together), with only the terms this phase computes:
+
+        step 500/3500 (adversarial) - 61 s, 8.2 steps/s, about 6 min left - g_loss: 0.0109 - ...
+    """
+
+    def __init__(self, total_steps: int, say=print):
+        super().__init__()
+        self.total_steps, self.say = total_steps, say
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.start_step = time.perf_counter(), int(self.model.step)
+
+    def on_epoch_end(self, epoch, logs=None):
+        step, seconds = int(self.model.step), time.perf_counter() - self.start
+        rate = (step - self.start_step) / max(seconds, 1e-9)
+        left = (self.total_steps - step) / rate if rate else math.inf
+        phase = "adversarial" if self.model.adversarial else "warm-up"
+        terms = "".join(f" - {name}: {float(value):.4f}" for name, value in sorted((logs or {}).items()))
+        self.say(f"step {step}/{self.total_steps} ({phase}) - {seconds:.0f} s, {rate:.2f} steps/s"
+                 f"{f', about {_duration(left)} left' if step < self.total_steps else ''}{terms}")
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{math.ceil(seconds / 60)} min"
 
 
 class SampleGrid(keras.callbacks.Callback):

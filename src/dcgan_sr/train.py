@@ -37,7 +37,7 @@ import keras
 import numpy as np
 
 from dcgan_sr import arrays, data, degrade, execution
-from dcgan_sr.callbacks import (Checkpoints, CheckpointEvery, SampleGrid, StepColumn,
+from dcgan_sr.callbacks import (Checkpoints, CheckpointEvery, HistoryCSV, SampleGrid, TrainingLog,
                                 StopRequest)
 from dcgan_sr.config import RESUMABLE_KEYS, Config
 from dcgan_sr.errors import TrainingInterrupted, UserError, WorkerLost, first_line
@@ -226,11 +226,12 @@ def _versions() -> dict:
 
 
 def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: bool = False,
-          train_split: str = "train", val_split: str = "val", verbose: int | str = "auto") -> dict:
+          train_split: str = "train", val_split: str = "val", verbose: bool = True) -> dict:
     """Train (or resume) the run in `out_dir`; returns the summary written to summary.json.
 
     Trains on the `train_split` images of `data_dir` and validates on the first
-    `config.val_images` of `val_split` (CelebA's official partition by default).
+    `config.val_images` of `val_split` (CelebA's official partition by default). With
+    `verbose`, prints a line per epoch (`callbacks.TrainingLog`).
     """
     out, data_dir = Path(out_dir), Path(data_dir)
     with _run_lock(out):
@@ -327,12 +328,12 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
     sample_lr, sample_hr = samples
     tensorboard = has_tensorflow()
     shared_callbacks = [
-        StepColumn(),
+        HistoryCSV(out / "history.csv"),
+        *([TrainingLog(config.steps)] if verbose else []),
         SampleGrid(sample_lr, sample_hr, out / "samples",
                    out / "logs" / "samples" if tensorboard else None),
         *([keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False)] if tensorboard
           else []),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
     if config.ema_decay:  # validate G's moving average, the G that is exported
         shared_callbacks.insert(0, keras.callbacks.SwapEMAWeights())
@@ -352,7 +353,7 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
                     steps_per_epoch=config.checkpoint_every,
                     initial_epoch=step // config.checkpoint_every,
                     epochs=math.ceil(stop_at / config.checkpoint_every),
-                    callbacks=[saver, *shared_callbacks], shuffle=False, verbose=verbose)
+                    callbacks=[saver, *shared_callbacks], shuffle=False, verbose=0)
         except KeyboardInterrupt:  # a second Ctrl-C: nothing more is asked of TensorFlow
             kept = checkpoints.latest()
             raise TrainingInterrupted(
