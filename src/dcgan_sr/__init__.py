@@ -2,8 +2,10 @@
 
 import os
 
-# TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) is noise in a CLI and a notebook.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines (oneDNN and CUDA probing at start-up, Grappler's "remapper
+# failed" when it cannot fuse a layer, which is harmless) are noise in a CLI and a notebook;
+# set TF_CPP_MIN_LOG_LEVEL=0 to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 

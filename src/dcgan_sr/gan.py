@@ -36,6 +36,7 @@ from keras import ops
 from dcgan_sr import losses
 from dcgan_sr.config import Config
 from dcgan_sr.data import SCALE
+from dcgan_sr.keras_private import BothOptimizers, moving_averages
 from dcgan_sr.resize import downscale_bicubic
 
 
@@ -68,29 +69,6 @@ def _values_after(scope, variables, before):
     """Each variable's value at the end of a StatelessScope: assigned there, else as before."""
     after = [scope.get_current_value(v) for v in variables]
     return [old if new is None else new for old, new in zip(before, after)]
-
-
-class _BothOptimizers:
-    """What Keras's trainers read of `model.optimizer`, for a model with two: the
-    variables of both (the JAX trainer threads them through train_step) and the step."""
-
-    built = True
-
-    def __init__(self, g_optimizer, d_optimizer):
-        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
-
-    @property
-    def variables(self):
-        return [*self.g_optimizer.variables, *self.d_optimizer.variables]
-
-    @property
-    def iterations(self):
-        return self.g_optimizer.iterations
-
-    @property
-    def optimizers(self):
-        """Both, unwrapped from loss scaling: what keras.callbacks.SwapEMAWeights swaps."""
-        return [getattr(o, "inner_optimizer", o) for o in (self.g_optimizer, self.d_optimizer)]
 
 
 class SRGAN(keras.Model):
@@ -131,7 +109,7 @@ class SRGAN(keras.Model):
         # Built now, so that a checkpoint restores their slots on a fresh start.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
-        self.optimizer = _BothOptimizers(self.g_optimizer, self.d_optimizer)
+        self.optimizer = BothOptimizers(self.g_optimizer, self.d_optimizer)
         self.set_adversarial(self.adversarial)  # G's learning rate for the starting phase
 
     @property
@@ -153,7 +131,7 @@ class SRGAN(keras.Model):
         adam = self._g_adam
         adam.learning_rate.assign(config.g_learning_rate if adversarial else config.pretrain_learning_rate)
         adam.beta_1 = config.g_beta_1 if adversarial else config.pretrain_beta_1
-        self.train_function = None
+        self.make_train_function(force=True)  # the step depends on the phase
 
     @contextlib.contextmanager
     def averaged_generator(self):
@@ -164,7 +142,7 @@ class SRGAN(keras.Model):
             return
         variables = self.generator.trainable_variables
         raw = [ops.convert_to_numpy(v) for v in variables]
-        for v, average in zip(variables, self._g_adam._model_variables_moving_average):
+        for v, average in zip(variables, moving_averages(self._g_adam)):
             v.assign(average)
         try:
             yield self.generator
