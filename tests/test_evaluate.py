@@ -8,11 +8,11 @@ from dcgan_sr.errors import UserError
 from dcgan_sr.evaluate import (evaluate, evaluate_pairs, format_robustness, interpolate,
                                robustness, summarize)
 from dcgan_sr.models import build_generator
+from dcgan_sr.upscaler import Upscaler
 
 
 def test_evaluate_on_the_sample_matches_direct_computation(sample_dir, sample_files, tiny_config):
-    generator = build_generator(tiny_config)
-    result = evaluate(sample_dir, {"model": generator}, split="test", limit=8)
+    result = evaluate(sample_dir, {"model": Upscaler(build_generator(tiny_config))}, split="test", limit=8)
     assert result["n_images"] == 8
     assert set(result) == {"n_images", "bilinear", "bicubic", "model"}
     assert set(result["bicubic"]) == {"psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "hf_ratio"}
@@ -47,8 +47,8 @@ def test_empty_split_is_a_user_error(sample_dir, tiny_config):
 
 
 def test_robustness_table_scores_every_named_degradation(sample_dir, sample_files, tiny_config):
-    generator = build_generator(tiny_config)
-    table = robustness(sample_dir, {"tiny": generator}, limit=4, progress=lambda _: None)
+    table = robustness(sample_dir, {"tiny": Upscaler(build_generator(tiny_config))}, limit=4,
+                       progress=lambda _: None)
     assert list(table) == list(degrade.NAMED)
     photos = [degrade.read_photo(f, data.MAX_PHOTO_PIXELS) for f in sample_files[:4]]
     lr, hr = degrade.pairs(photos, "jpeg")
