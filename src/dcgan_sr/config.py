@@ -1,6 +1,6 @@
 """Every hyperparameter of a run, in one dataclass that is saved beside the weights.
 
-The defaults are the seed's recipe (see ``../shared/seed/IMPLEMENTATION.md``):
+The defaults are the seed's recipe (the README's "The model" section):
 a plain ``dcgan-sr train`` trains the seed's model with the seed's losses.
 """
 
