@@ -29,8 +29,8 @@ def test_adversarial_losses_match_their_formulas():
     real, fake = RNG.normal(size=(6, 1)).astype(np.float32), RNG.normal(size=(6, 1)).astype(np.float32)
 
     def both(kind, r, f):
-        return (losses.discriminator_adversarial(kind, r, f, no_noise),
-                losses.generator_adversarial(kind, r, f, no_noise))
+        loss = losses.ADVERSARIAL[kind]
+        return loss.discriminator(r, f, no_noise), loss.generator(r, f, no_noise)
     d, g = both("bce", sigmoid(real), sigmoid(fake))
     assert np.isclose(float(d), bce(1, sigmoid(real)) + bce(0, sigmoid(fake)), rtol=1e-4)
     assert np.isclose(float(g), bce(1, sigmoid(fake)), rtol=1e-4)
@@ -43,13 +43,19 @@ def test_adversarial_losses_match_their_formulas():
     assert np.isclose(float(g), -fake.mean(), rtol=1e-5)
 
 
+def test_the_config_offers_exactly_the_registered_losses():
+    from dcgan_sr.config import CHOICES
+    assert CHOICES["gan_loss"] == tuple(losses.ADVERSARIAL)
+    assert CHOICES["content_loss"] == ("none", *losses.CONTENT)
+
+
 def test_l1_and_feature_matching_content_losses(tiny_config):
     sr, hr = (RNG.uniform(-1, 1, (2, 128, 128, 3)).astype(np.float32) for _ in range(2))
-    assert np.isclose(float(losses.content_loss("l1", sr, hr, None)), np.abs(sr - hr).mean(), rtol=1e-5)
+    assert np.isclose(float(losses.CONTENT["l1"](sr, hr, None)), np.abs(sr - hr).mean(), rtol=1e-5)
     features = losses.discriminator_features(build_discriminator(tiny_config))
     assert len(features.outputs) == len(tiny_config.disc_stage_filters)
-    assert float(losses.content_loss("dfeat", hr, hr, features)) == 0.0
-    assert float(losses.content_loss("dfeat", sr, hr, features)) > 0.0
+    assert float(losses.CONTENT["dfeat"](hr, hr, features)) == 0.0
+    assert float(losses.CONTENT["dfeat"](sr, hr, features)) > 0.0
 
 
 def test_vgg_features_are_conv5_4_before_relu():

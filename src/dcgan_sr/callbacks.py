@@ -23,13 +23,13 @@ import numpy as np
 
 from dcgan_sr.data import from_model
 from dcgan_sr.errors import TrainingInterrupted, UserError, first_line
+from dcgan_sr.gan import TERMS
 from dcgan_sr.io import write_atomic
 from dcgan_sr.plots import save_png, tile
 
 log = logging.getLogger(__name__)
 
-HISTORY_COLUMNS = ("step", "g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake",
-                   "val_psnr", "val_mse")
+HISTORY_COLUMNS = ("step", *TERMS, "val_psnr", "val_mse")
 
 
 class Checkpoints:

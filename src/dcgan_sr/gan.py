@@ -40,6 +40,10 @@ from dcgan_sr.keras_private import BothOptimizers, moving_averages
 from dcgan_sr.resize import downscale_bicubic
 
 
+# What a training step can log (each phase logs those it computes), and so history.csv's columns.
+TERMS = ("g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake")
+
+
 def psnr(sr, hr, crop: int = 4):
     """Per-image PSNR (dB) of two batches in [-1, 1], borders of `crop` pixels left out."""
     sr = ops.clip((sr + 1.0) * 127.5, 0.0, 255.0)[:, crop:-crop, crop:-crop]
@@ -85,8 +89,7 @@ class SRGAN(keras.Model):
             self.content_features = losses.discriminator_features(discriminator)
         elif config.content_loss == "vgg":
             self.content_features = losses.vgg_features(vgg_weights)
-        names = ["g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake", "psnr"]
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in (*TERMS, "psnr")}
         self.built = True  # G and D are built: save_weights may checkpoint the whole GAN
         # The JAX step takes the first len(G's) trainable values as G's, the rest as D's.
         expected = [*generator.trainable_variables, *discriminator.trainable_variables]
@@ -164,10 +167,10 @@ class SRGAN(keras.Model):
         mse = ops.mean(ops.square(sr - hr))
         terms, loss = {"mse": mse}, mse
         if d_fake is not None:
-            terms["adv"] = losses.generator_adversarial(config.gan_loss, d_real, d_fake, self._noisy)
+            terms["adv"] = losses.ADVERSARIAL[config.gan_loss].generator(d_real, d_fake, self._noisy)
             loss = config.adv_weight * terms["adv"] + config.mse_weight * mse
         if config.content_loss != "none":
-            terms["content"] = losses.content_loss(config.content_loss, sr, hr, self.content_features)
+            terms["content"] = losses.CONTENT[config.content_loss](sr, hr, self.content_features)
             loss = loss + config.content_weight * terms["content"]
         return loss, terms | {"g_loss": loss}
 
@@ -175,7 +178,7 @@ class SRGAN(keras.Model):
         """D's loss and its terms: real faces towards 1, super-resolved ones towards 0 (the
         seed's noisy targets), plus the R1 penalty on real faces if `r1_weight`."""
         config = self.config
-        loss = losses.discriminator_adversarial(config.gan_loss, d_real, d_fake, self._noisy)
+        loss = losses.ADVERSARIAL[config.gan_loss].discriminator(d_real, d_fake, self._noisy)
         terms = {"d_real": ops.mean(d_real), "d_fake": ops.mean(d_fake)}
         if config.r1_weight:
             terms["r1"] = ops.mean(ops.sum(ops.square(self._d_input_gradient(hr)), axis=(1, 2, 3)))

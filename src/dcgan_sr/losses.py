@@ -13,34 +13,26 @@ Content (`content_loss`), added to the seed's MSE with weight `content_weight`:
 * ``l1``: mean absolute pixel error;
 * ``dfeat``: feature matching on the discriminator's own stage outputs (no pretrained net);
 * ``vgg``: VGG19 conv5_4 features before its ReLU, as SRGAN; downloads ImageNet weights.
+
+Adding a loss is an entry in `ADVERSARIAL` or `CONTENT` and its name in `config.CHOICES`
+(tests/test_losses.py checks that they agree); the step logs it as `adv` or `content`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import keras
 from keras import ops
 
-def discriminator_adversarial(gan_loss: str, d_real, d_fake, noisy):
-    """D's loss from its outputs on real and super-resolved faces. `noisy(like, target)`
-    gives the seed's noisy targets."""
-    if gan_loss == "bce":
-        return _bce(noisy(d_real, 1.0), d_real) + _bce(noisy(d_fake, 0.0), d_fake)
-    if gan_loss == "ragan":
-        return _relativistic(d_real, d_fake, real_target=1.0)
-    if gan_loss == "hinge":
-        return ops.mean(ops.relu(1.0 - d_real)) + ops.mean(ops.relu(1.0 + d_fake))
-    raise ValueError(f"unknown gan_loss {gan_loss!r}")
-
-
-def generator_adversarial(gan_loss: str, d_real, d_fake, noisy):
-    """G's adversarial loss from D's outputs on real and super-resolved faces."""
-    if gan_loss == "bce":
-        return _bce(noisy(d_fake, 1.0), d_fake)
-    if gan_loss == "ragan":
-        return _relativistic(d_real, d_fake, real_target=0.0)
-    if gan_loss == "hinge":
-        return -ops.mean(d_fake)
-    raise ValueError(f"unknown gan_loss {gan_loss!r}")
+@dataclass(frozen=True)
+class Adversarial:
+    """An adversarial loss: D's and G's, from D's outputs on real (r) and super-resolved (f)
+    faces and `noisy(like, target)`, the seed's noisy targets; and what D outputs."""
+    discriminator: Callable
+    generator: Callable
+    logits: bool  # D outputs logits (else probabilities, through a sigmoid)
 
 
 def _bce(target, probability):
@@ -54,6 +46,20 @@ def _relativistic(d_real, d_fake, real_target: float):
             ops.full_like(logits, target), logits, from_logits=True))
     return (bce_logits(real_target, d_real - ops.mean(d_fake))
             + bce_logits(1.0 - real_target, d_fake - ops.mean(d_real)))
+
+
+# The adversarial losses by name (`gan_loss`); config.CHOICES lists the same names (tested).
+ADVERSARIAL = {
+    "bce": Adversarial(
+        discriminator=lambda r, f, noisy: _bce(noisy(r, 1.0), r) + _bce(noisy(f, 0.0), f),
+        generator=lambda r, f, noisy: _bce(noisy(f, 1.0), f), logits=False),
+    "ragan": Adversarial(
+        discriminator=lambda r, f, noisy: _relativistic(r, f, real_target=1.0),
+        generator=lambda r, f, noisy: _relativistic(r, f, real_target=0.0), logits=True),
+    "hinge": Adversarial(
+        discriminator=lambda r, f, noisy: ops.mean(ops.relu(1.0 - r)) + ops.mean(ops.relu(1.0 + f)),
+        generator=lambda r, f, noisy: -ops.mean(f), logits=True),
+}
 
 
 def discriminator_features(discriminator: keras.Model) -> keras.Model:
@@ -75,12 +81,16 @@ def vgg_features(weights: str | None = "imagenet") -> keras.Model:
     return keras.Model(inputs, features, name="vgg19_conv5_4")
 
 
-def content_loss(kind: str, sr, hr, feature_model: keras.Model | None):
-    if kind == "l1":
-        return ops.mean(ops.abs(sr - hr))
-    if kind in ("dfeat", "vgg"):
-        fake = feature_model(sr, training=False)
-        real = feature_model(hr, training=False)
-        fake, real = (fake, real) if isinstance(fake, list) else ([fake], [real])
-        return sum(ops.mean(ops.square(f - ops.stop_gradient(r))) for f, r in zip(fake, real)) / len(fake)
-    raise ValueError(f"unknown content_loss {kind!r}")
+def _feature_matching(sr, hr, feature_model):
+    fake = feature_model(sr, training=False)
+    real = feature_model(hr, training=False)
+    fake, real = (fake, real) if isinstance(fake, list) else ([fake], [real])
+    return sum(ops.mean(ops.square(f - ops.stop_gradient(r))) for f, r in zip(fake, real)) / len(fake)
+
+
+# The content losses by name (`content_loss`, besides "none"): (sr, hr, feature model) -> loss.
+CONTENT = {
+    "l1": lambda sr, hr, features: ops.mean(ops.abs(sr - hr)),
+    "dfeat": _feature_matching,
+    "vgg": _feature_matching,
+}

@@ -17,6 +17,7 @@ import keras
 from keras import layers, ops
 
 from dcgan_sr.config import Config
+from dcgan_sr.losses import ADVERSARIAL
 from dcgan_sr.resize import upscale_bicubic_tf
 
 
@@ -185,7 +186,7 @@ def build_discriminator(config: Config = Config(), hr_size: int = 128) -> keras.
     x = weights(layers.Dense(config.disc_dense_units, name="dense"))(x)  # per-position
     x = _bn_lrelu(x, slope)
     x = layers.GlobalAveragePooling2D()(x)
-    logits = config.gan_loss != "bce"
+    logits = ADVERSARIAL[config.gan_loss].logits
     p = layers.Dense(1, activation=None if logits else "sigmoid", dtype="float32",
                      name="logit" if logits else "p_real")(x)
     return keras.Model(hr, p, name="discriminator")
