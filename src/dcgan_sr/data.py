@@ -93,15 +93,31 @@ def split_files(files: list[Path], split: str, data_dir: str | Path) -> list[Pat
 
 
 # --- pixels in the models ------------------------------------------------------------
+# The models work in [-1, 1]: pixel / 127.5 - 1. `to_model` and `to_pixels` are the one
+# place that scaling is written; they take NumPy or a backend tensor (inside a model or a
+# train step) and give the same kind back.
 
-def to_model(images) -> np.ndarray:
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return np.asarray(images, np.float32) / 127.5 - 1.0
+PIXEL_HALF_RANGE = 127.5
+
+
+def to_model(images):
+    """Pixels [0, 255] (uint8 or float) -> float32 [-1, 1]."""
+    if isinstance(images, (np.ndarray, np.generic, list, tuple)):
+        images = np.asarray(images, np.float32)
+    else:
+        from keras import ops
+        images = ops.cast(images, "float32")
+    return images / PIXEL_HALF_RANGE - 1.0
+
+
+def to_pixels(images):
+    """[-1, 1] -> float pixels [0, 255], neither rounded nor clipped."""
+    return (images + 1.0) * PIXEL_HALF_RANGE
 
 
 def from_model(images) -> np.ndarray:
-    """float [-1, 1] -> uint8 [0, 255], rounded."""
-    return np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    """[-1, 1] (NumPy or an eager tensor) -> uint8 pixels [0, 255], rounded and clipped."""
+    return np.clip(np.round(to_pixels(np.asarray(images, np.float32))), 0, 255).astype(np.uint8)
 
 
 # --- files that could not be read ------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
+from dcgan_sr.data import to_model, to_pixels
 from dcgan_sr.errors import UserError
 
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
@@ -27,9 +28,8 @@ NEEDS = {"onnx": ("tf2onnx", "onnx")}
 def pixels_model(generator: keras.Model) -> keras.Model:
     """uint8 LR pixels in, uint8 4x pixels out, through `generator` (which works in [-1, 1])."""
     lr = keras.Input(shape=(None, None, 3), dtype="uint8", name="lr_pixels")
-    sr = generator(ops.cast(lr, "float32") / 127.5 - 1.0)
-    pixels = ops.cast(ops.clip(ops.round((sr + 1.0) * 127.5), 0, 255), "uint8")
-    return keras.Model(lr, pixels, name="dcgan_sr_pixels")
+    pixels = ops.clip(ops.round(to_pixels(generator(to_model(lr)))), 0, 255)
+    return keras.Model(lr, ops.cast(pixels, "uint8"), name="dcgan_sr_pixels")
 
 
 def export(generator: keras.Model, fmt: str, out: str | Path) -> Path:

@@ -35,7 +35,7 @@ from keras import ops
 
 from dcgan_sr import losses
 from dcgan_sr.config import Config
-from dcgan_sr.data import SCALE
+from dcgan_sr.data import SCALE, to_model, to_pixels
 from dcgan_sr.keras_private import BothOptimizers, moving_averages
 from dcgan_sr.resize import downscale_bicubic
 
@@ -46,8 +46,8 @@ TERMS = ("g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake")
 
 def psnr(sr, hr, crop: int = 4):
     """Per-image PSNR (dB) of two batches in [-1, 1], borders of `crop` pixels left out."""
-    sr = ops.clip((sr + 1.0) * 127.5, 0.0, 255.0)[:, crop:-crop, crop:-crop]
-    hr = ((hr + 1.0) * 127.5)[:, crop:-crop, crop:-crop]
+    sr = ops.clip(to_pixels(sr), 0.0, 255.0)[:, crop:-crop, crop:-crop]
+    hr = to_pixels(hr)[:, crop:-crop, crop:-crop]
     mse = ops.mean(ops.square(sr - hr), axis=(1, 2, 3))
     return 10.0 * ops.log10(255.0 ** 2 / ops.maximum(mse, 1e-10))
 
@@ -57,7 +57,7 @@ def pairs_from_hr(hr_uint8):
     rounded to uint8), computed on the device by whichever backend runs the step."""
     hr = ops.cast(hr_uint8, "float32")
     lr = ops.clip(ops.round(downscale_bicubic(hr, SCALE)), 0.0, 255.0)
-    return lr / 127.5 - 1.0, hr / 127.5 - 1.0
+    return to_model(lr), to_model(hr)
 
 
 def _replicas() -> int:

@@ -26,6 +26,8 @@ from typing import Callable
 import keras
 from keras import ops
 
+from dcgan_sr.data import to_pixels
+
 @dataclass(frozen=True)
 class Adversarial:
     """An adversarial loss: D's and G's, from D's outputs on real (r) and super-resolved (f)
@@ -76,7 +78,7 @@ def vgg_features(weights: str | None = "imagenet") -> keras.Model:
     conv5_4 = vgg.get_layer("block5_conv4")
     conv5_4.activation = keras.activations.linear  # features before activation
     inputs = keras.Input((None, None, 3))
-    pixels = (inputs + 1.0) * 127.5
+    pixels = to_pixels(inputs)
     features = keras.Model(vgg.input, conv5_4.output)(keras.applications.vgg19.preprocess_input(pixels))
     return keras.Model(inputs, features, name="vgg19_conv5_4")
 
