@@ -69,7 +69,7 @@ def main(argv=None) -> int:
             rows[run.name] |= {"steps": summary["steps_completed"],
                                "wall_seconds": summary["wall_seconds"]}
     print(markdown_table(rows, result["n_images"]))
-    crops = {"hr": hr[:CROP_FACES], **{name: up(lr[:CROP_FACES]) for name, up in methods.items()}}
+    crops = {"HR": hr[:CROP_FACES], **{name: up(lr[:CROP_FACES]) for name, up in methods.items()}}
     args.json.write_text(json.dumps({"test_images": result["n_images"], "rows": rows}, indent=2) + "\n")
     np.savez_compressed(args.crops, **crops)
     for region in FACE_REGIONS if args.figures else ():
