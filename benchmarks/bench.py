@@ -34,14 +34,12 @@ import keras
 import numpy as np
 from PIL import Image
 
-from dcgan_sr import arrays, data, degrade, execution
+from dcgan_sr import arrays, data, degrade, execution, inference
 from dcgan_sr.config import Config
-from dcgan_sr.errors import UserError
-from dcgan_sr.export import export
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import build_discriminator, build_generator
 from dcgan_sr.train import build_gan
-from dcgan_sr.runtime import device_name, has_tensorflow, start_tensorflow
+from dcgan_sr.runtime import device_name, has_tensorflow, installed, start_tensorflow
 
 
 def layer_flops(model: keras.Model, input_shape: tuple) -> float:
@@ -176,21 +174,16 @@ def upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> float:
 
 
 def onnx_upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> float | None:
-    """The same upscaling through ONNX Runtime (the `dcgan-sr export --format onnx` file,
-    uint8 pixels in and out), or None when tf2onnx or onnxruntime is not installed."""
-    try:
-        import onnxruntime
-        with tempfile.TemporaryDirectory() as tmp:
-            session = onnxruntime.InferenceSession(str(export(generator, "onnx", Path(tmp) / "g.onnx")),
-                                                   providers=["CPUExecutionProvider"])
-    except (ImportError, UserError):
+    """The same upscaling through ONNX Runtime (`dcgan_sr.inference.onnx_route`, what
+    `Upscaler` runs on a CPU: uint8 pixels in and out), or None when it is not installed."""
+    if not inference.onnx_available():
         return None
-    lr = {session.get_inputs()[0].name: np.random.default_rng(0).integers(
-        0, 256, (batch, 32, 32, 3), dtype=np.uint8)}
-    session.run(None, lr)
+    upscale = inference.onnx_route(generator)
+    lr = np.random.default_rng(0).integers(0, 256, (batch, 32, 32, 3), dtype=np.uint8)
+    upscale(lr)
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        session.run(None, lr)
+        upscale(lr)
         runs += 1
     return batch * runs / (time.perf_counter() - start)
 
@@ -198,8 +191,7 @@ def onnx_upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> fl
 def jax_upscale_img_s(config: str | None, seconds: float) -> float | None:
     """`upscale_img_s` under the Keras JAX backend, in a child process (a process has one
     Keras backend), or None when JAX is not installed."""
-    import importlib.util
-    if importlib.util.find_spec("jax") is None:
+    if not installed("jax"):
         return None
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "jax.json"

@@ -34,8 +34,8 @@ QUEUE_SIZE = 32  # requests waiting beyond this are refused with a message
 class Session:
     """What the app's handlers share: the loaded presets, the sample faces, a folder for results."""
 
-    def __init__(self, sample_dir: str | Path = data.SAMPLE_DIR):
-        self.upscalers = {name: Upscaler(name) for name in PRESETS}
+    def __init__(self, sample_dir: str | Path = data.SAMPLE_DIR, runtime: str = "auto"):
+        self.upscalers = {name: Upscaler(name, runtime=runtime) for name in PRESETS}
         files, photos = load_photos(sample_dir)
         self.photos = {f.name: p for f, p in zip(files[:SAMPLE_FACES], photos)}
         self.folder = Path(tempfile.mkdtemp(prefix="dcgan-sr-app-"))
@@ -111,8 +111,8 @@ def build(session: Session) -> gr.Blocks:
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860) -> None:
-    app = build(Session())
+def serve(host: str = "127.0.0.1", port: int = 7860, runtime: str = "auto") -> None:
+    app = build(Session(runtime=runtime))
     app.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
     # System fonts: the default theme's web fonts would be fetched from the internet.
     theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])

@@ -206,14 +206,12 @@ class HistoryCSV(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         values = {"step": int(self.model.step), "epoch": epoch,
                   **{k: float(v) for k, v in (logs or {}).items()}}
-        header = list(HISTORY_COLUMNS)
-        if self.path.is_file() and self.path.stat().st_size:
-            with open(self.path, newline="") as handle:
-                header = next(csv.reader(handle))
-        new = not self.path.is_file() or not self.path.stat().st_size
-        with open(self.path, "a", newline="") as handle:
+        with open(self.path, "a+", newline="") as handle:
+            handle.seek(0)
+            header = next(csv.reader(handle), None)
             writer = csv.writer(handle)
-            if new:
+            if header is None:
+                header = list(HISTORY_COLUMNS)
                 writer.writerow(header)
             writer.writerow([values.get(name, "") for name in header])
 

@@ -17,7 +17,7 @@ from dcgan_sr import __version__
 from dcgan_sr.config import CHOICES, Config
 from dcgan_sr.degrade import NAMED
 from dcgan_sr.errors import TrainingInterrupted, UserError, WorkerLost
-from dcgan_sr.runtime import has_tensorflow, show_messages, start_tensorflow
+from dcgan_sr.runtime import has_tensorflow, installed, show_messages, start_tensorflow
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (defaults: the seed's recipe)")
@@ -115,6 +115,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    _device_flags(p)
 
     p = commands.add_parser("demo", help="super-resolve the bundled sample, write figures and metrics")
     p.add_argument("--data", help="folder of CelebA images (default: the bundled data/sample)")
@@ -211,8 +212,7 @@ def _run(args) -> int:
 
 
 def _serve(args) -> int:
-    import importlib.util
-    if importlib.util.find_spec("gradio") is None:
+    if not installed("gradio"):
         raise UserError("serve needs Gradio: pip install -r requirements-app.txt (or "
                         "pip install '.[app]')")
     if not 0 < args.port < 65536:
@@ -222,7 +222,7 @@ def _serve(args) -> int:
               "of this machine can use the app", file=sys.stderr)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
     from dcgan_sr.app import serve
-    serve(args.host, args.port)
+    serve(args.host, args.port, runtime=args.runtime)
     return 0
 
 

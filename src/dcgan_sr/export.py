@@ -18,6 +18,7 @@ from keras import ops
 
 from dcgan_sr.data import to_model, to_pixels
 from dcgan_sr.errors import UserError
+from dcgan_sr.runtime import installed
 
 FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
 SUFFIX = {"onnx": ".onnx", "litert": ".tflite"}
@@ -37,7 +38,7 @@ def export(generator: keras.Model, fmt: str, out: str | Path) -> Path:
     if keras.backend.backend() != "tensorflow":
         raise UserError("export runs on the TensorFlow backend: unset KERAS_BACKEND (or set it "
                         "to tensorflow)")
-    missing = [name for name in NEEDS.get(fmt, ()) if not _installed(name)]
+    missing = [name for name in NEEDS.get(fmt, ()) if not installed(name)]
     if missing:
         raise UserError(f"--format {fmt} needs {', '.join(missing)}: pip install {' '.join(missing)}")
     out = Path(out)
@@ -58,8 +59,3 @@ def export(generator: keras.Model, fmt: str, out: str | Path) -> Path:
                                        verbose=False)
     partial.rename(out)
     return out
-
-
-def _installed(module: str) -> bool:
-    import importlib.util
-    return importlib.util.find_spec(module) is not None

@@ -14,7 +14,6 @@ they differ by at most one grey level, on under 0.1 % of pixels (tests/test_upsc
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -24,6 +23,7 @@ import numpy as np
 
 from dcgan_sr.data import from_model, to_model
 from dcgan_sr.errors import UserError
+from dcgan_sr.runtime import installed
 
 RUNTIMES = ("auto", "keras", "onnxruntime")
 Route = Callable[[np.ndarray], np.ndarray]
@@ -34,8 +34,7 @@ def keras_route(generator: keras.Model) -> Route:
 
 
 def onnx_available() -> bool:
-    return (keras.backend.backend() == "tensorflow"
-            and all(importlib.util.find_spec(m) for m in ("onnxruntime", "tf2onnx", "onnx")))
+    return keras.backend.backend() == "tensorflow" and installed("onnxruntime", "tf2onnx", "onnx")
 
 
 _sessions: dict[str, object] = {}  # one ONNX conversion per generator and weights, per process

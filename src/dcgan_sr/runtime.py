@@ -26,9 +26,14 @@ def native_stderr_muted():
         os.close(saved)
 
 
+def installed(*modules: str) -> bool:
+    """Whether every one of these modules can be imported (without importing it)."""
+    return all(importlib.util.find_spec(module) is not None for module in modules)
+
+
 def has_tensorflow() -> bool:
     """Whether TensorFlow is installed (the JAX backend runs without it)."""
-    return importlib.util.find_spec("tensorflow") is not None
+    return installed("tensorflow")
 
 
 def start_tensorflow() -> list:

@@ -65,17 +65,19 @@ class Upscaler:
     def batch(self, images, outscale: float | None = None):
         """Each image upscaled: a list gives a list, a uint8 N x H x W x 3 array an array.
         RGB images of one size, up to `tile`, go through the network BATCH at a time."""
-        if isinstance(images, np.ndarray) and images.ndim == 4:
-            return np.stack(self.batch(list(images), outscale))
-        arrays = [None if isinstance(i, (str, Path, Image.Image)) else np.asarray(i) for i in images]
-        first = arrays[0] if arrays else None
+        as_array = isinstance(images, np.ndarray) and images.ndim == 4
+        arrays = images if as_array else [
+            None if isinstance(i, (str, Path, Image.Image)) else np.asarray(i) for i in images]
+        first = arrays[0] if len(arrays) else None
         if first is None or not all(a is not None and a.dtype == np.uint8 and a.ndim == 3 and
                                     a.shape[2] == 3 and a.shape == first.shape for a in arrays) \
                 or max(first.shape[:2]) > self.tile:
-            return [self(image, outscale) for image in images]
-        stacked = np.stack(arrays)
+            results = [self(image, outscale) for image in images]
+            return np.stack(results) if as_array else results
+        stacked = images if as_array else np.stack(arrays)
         sr = np.concatenate([self.route(stacked[i:i + BATCH]) for i in range(0, len(stacked), BATCH)])
-        return [self._rescale(x, outscale) for x in sr]
+        results = [self._rescale(x, outscale) for x in sr]
+        return np.stack(results) if as_array else results
 
     def _upscale(self, array: np.ndarray, outscale: float | None) -> np.ndarray:
         if array.ndim == 2:  # greyscale: through the network as RGB, back to luma
