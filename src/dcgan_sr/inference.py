@@ -2,7 +2,7 @@
 
 A route is a function from a uint8 batch N x H x W x 3 to its uint8 4x batch, rounded as
 `data.from_model` rounds. Both routes compute the same network; ONNX Runtime runs it
-faster on a CPU (1.56 times Keras on TensorFlow in the README's `make bench` run), and
+faster on a CPU (1.60 times Keras on TensorFlow in the README's `make bench` run), and
 they differ by at most one grey level, on under 0.1 % of pixels (tests/test_upscaler.py).
 
     auto          Keras when the Keras backend sees a GPU; otherwise ONNX Runtime when
