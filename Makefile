@@ -4,18 +4,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup app-setup demo app screenshot test bench figures notebooks presets preset-real clean
+.PHONY: lock setup app-setup demo app screenshot test bench figures notebooks presets preset-real clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# requirements.lock pins every package, the web app's included, to the versions the committed
+# figures and notebook outputs were made with; requirements*.txt say what is needed. `make
+# setup` and `make app-setup` install through it. After changing a requirements file, `make
+# lock` writes it anew (pip-tools' pip-compile, in .venv: Python 3.11 on Linux x86_64).
+lock: setup
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --annotation-style line \
+		requirements.txt requirements-app.txt -o requirements.lock
+
+$(STAMP): requirements.txt requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	@if nvidia-smi >/dev/null 2>&1; then \
 		echo "NVIDIA GPU found: installing tensorflow[and-cuda]"; \
 		$(BIN)/python -m pip install --quiet "tensorflow[and-cuda]==2.21.0"; \
 	fi
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
@@ -27,7 +36,7 @@ APP_STAMP := $(VENV)/.installed-app
 app-setup: $(APP_STAMP)
 
 $(APP_STAMP): $(STAMP) requirements-app.txt
-	$(BIN)/python -m pip install --quiet -r requirements-app.txt
+	$(BIN)/python -m pip install --quiet -r requirements-app.txt -c requirements.lock
 	@touch $(APP_STAMP)
 
 app: app-setup
