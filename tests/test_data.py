@@ -102,3 +102,53 @@ def test_tf_data_training_batches_shuffle_and_flip_uint8_hr(sample_files):
 def test_model_range_round_trip():
     pixels = np.arange(256, dtype=np.uint8)
     assert np.array_equal(data.from_model(data.to_model(pixels)), pixels)
+
+
+def test_subset_list_is_the_presets_5100_faces_by_the_official_partition():
+    """data/celeba_5100.csv: what the presets were trained on (3,870 / 720 / 510), in
+    list_eval_partition.csv's format, each partition as CelebA's numbering gives it."""
+    import csv
+    from pathlib import Path
+
+    listed = Path(__file__).resolve().parents[1] / "data" / "celeba_5100.csv"
+    with open(listed, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len({r["image_id"] for r in rows}) == 5100
+    for split, count in zip(data.SPLITS, (3870, 720, 510)):
+        assert sum(data.SPLITS[int(r["partition"])] == split for r in rows) == count
+    assert all(data.split_of_number(int(r["image_id"][:-4])) == data.SPLITS[int(r["partition"])]
+               for r in rows)
+
+
+def test_subset_copies_the_listed_images_and_refuses_what_it_cannot(tmp_path, sample_files, cli):
+    from conftest import assert_one_line_error
+
+    nested = tmp_path / "celeba" / "img_align_celeba" / "img_align_celeba"
+    nested.mkdir(parents=True)
+    for f in sample_files[:3]:
+        shutil.copy(f, nested)
+    listed = tmp_path / "list.csv"
+    listed.write_text("image_id,partition\n" + "".join(f"{f.name},2\n" for f in sample_files[:2]))
+    out = tmp_path / "subset"
+    result = cli("subset", "--data", tmp_path / "celeba", "--list", listed, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f.name for f in sample_files[:2]] + [data.PARTITION_FILE])
+    assert (out / sample_files[0].name).read_bytes() == sample_files[0].read_bytes()
+    assert data.split_files(data.find_images(out), "test", out) == data.find_images(out)
+    assert "0 images copied" in cli("subset", "--data", tmp_path / "celeba", "--list", listed,
+                                    "--out", out).stdout  # again: nothing to do
+
+    mine = out / sample_files[1].name
+    mine.write_bytes(b"the user's own file")  # never overwritten
+    assert_one_line_error(cli("subset", "--data", tmp_path / "celeba", "--list", listed, "--out", out),
+                          "exists and differs")
+    assert mine.read_bytes() == b"the user's own file"
+
+    listed.write_text("image_id,partition\n000001.jpg,0\n")
+    assert_one_line_error(cli("subset", "--data", tmp_path / "celeba", "--list", listed, "--out",
+                              tmp_path / "other"), "1 of the 1 images", "000001.jpg", "dcgan-sr download")
+    listed.write_text("name\nx.jpg\n")
+    assert_one_line_error(cli("subset", "--data", tmp_path / "celeba", "--list", listed, "--out",
+                              tmp_path / "other"), "image_id")
+    assert not (tmp_path / "other").exists()

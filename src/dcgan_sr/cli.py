@@ -1,4 +1,4 @@
-"""`dcgan-sr`: download, prepare, train, evaluate, upscale, demo.
+"""`dcgan-sr`: download, subset, prepare, train, evaluate, upscale, export, serve, demo.
 
 Problems the user can fix end in a one-line `dcgan-sr: error: ...` and exit code 2,
 never a traceback.
@@ -54,6 +54,14 @@ def _build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("download", help="download CelebA from Kaggle")
     p.add_argument("--dest", default="data/celeba", help="destination folder (default data/celeba)")
+
+    p = commands.add_parser("subset", help="copy a listed subset of CelebA (e.g. the presets' 5,100 faces)")
+    p.add_argument("--data", required=True, help="folder of the full CelebA (`dcgan-sr download`)")
+    p.add_argument("--list", default="data/celeba_5100.csv",
+                   help="CSV of image_id,partition (default data/celeba_5100.csv: the images the "
+                        "presets were trained, chosen and tested on)")
+    p.add_argument("--out", required=True, help="folder to copy them into, with the list as its "
+                                                "list_eval_partition.csv")
 
     p = commands.add_parser("prepare", help="decode a CelebA folder once into uint8 HR arrays")
     p.add_argument("--data", required=True, help="folder of CelebA images")
@@ -152,11 +160,16 @@ def _choose_device(args) -> None:
 
 
 def _run(args) -> int:
-    if args.command not in ("download", "prepare"):
+    if args.command not in ("download", "subset", "prepare"):
         _choose_device(args)
     if args.command == "download":
         from dcgan_sr.download import download_celeba
         download_celeba(args.dest)
+        return 0
+    if args.command == "subset":
+        from dcgan_sr.data import make_subset
+        copied = make_subset(args.data, args.list, args.out)
+        print(f"{args.out}: {copied:,} images copied")
         return 0
     if args.command == "prepare":
         from dcgan_sr.arrays import prepare

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dcgan_sr.errors import UserError
+from dcgan_sr.io import write_atomic
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -90,6 +92,38 @@ def split_files(files: list[Path], split: str, data_dir: str | Path) -> list[Pat
         return "test"
 
     return [path for path in files if split_of(path) in wanted]
+
+
+def make_subset(data_dir: str | Path, list_file: str | Path, out_dir: str | Path) -> int:
+    """Copy the images named in `list_file` (a CSV in list_eval_partition.csv's format:
+    image_id, partition) from a CelebA folder into `out_dir`, with the list as its
+    list_eval_partition.csv; returns how many were copied. A file already in `out_dir` with
+    the same bytes is kept; one that differs is never overwritten."""
+    list_file, out = Path(list_file), Path(out_dir)
+    try:
+        with open(list_file, newline="") as handle:
+            wanted = [row["image_id"] for row in csv.DictReader(handle)]
+    except (OSError, UnicodeDecodeError, KeyError, csv.Error) as error:
+        raise UserError(f"{list_file}: not a readable image list ({type(error).__name__}); pass "
+                        "--list a CSV with an image_id column, e.g. data/celeba_5100.csv") from None
+    found = {path.name: path for path in find_images(data_dir)}
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        raise UserError(f"{data_dir}: {len(missing):,} of the {len(wanted):,} images in {list_file} "
+                        f"are missing (first: {missing[0]}); pass --data the full CelebA folder "
+                        "(`dcgan-sr download`)")
+    clashes = [name for name in wanted if (out / name).exists()
+               and (out / name).read_bytes() != found[name].read_bytes()]
+    if clashes:
+        raise UserError(f"{out / clashes[0]} exists and differs from CelebA's (and "
+                        f"{len(clashes) - 1} more); nothing was copied. Choose another --out")
+    copied = 0
+    for name in wanted:
+        if not (out / name).exists():
+            write_atomic(out / name, lambda tmp, name=name: shutil.copyfile(found[name], tmp))
+            copied += 1
+    write_atomic(out / PARTITION_FILE, lambda tmp: shutil.copyfile(list_file, tmp))
+    return copied
 
 
 # --- pixels in the models ------------------------------------------------------------
