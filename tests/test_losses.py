@@ -95,3 +95,15 @@ def test_a_training_step_with_each_option(tiny_config, sample_files, changes):
 def test_loss_options_are_validated(values, message):
     with pytest.raises(UserError, match=message):
         Config.from_dict(values)
+
+
+def test_losses_at_chance_are_what_d_and_g_score_when_d_cannot_tell():
+    import math
+
+    assert losses.at_chance("bce") == pytest.approx((2 * math.log(2), math.log(2)))
+    assert losses.at_chance("ragan") == pytest.approx((2 * math.log(2), 2 * math.log(2)))
+    assert losses.at_chance("hinge") == pytest.approx((2.0, 0.0))
+    # the seed's label noise does not move them: at 0.5, any target gives ln 2
+    p = np.full((4, 1), 0.5, np.float32)
+    noisy = lambda like, target: np.where(target == 1.0, 0.93, 0.04) * np.ones(np.shape(like), np.float32)
+    assert float(losses.ADVERSARIAL["bce"].discriminator(p, p, noisy)) == pytest.approx(2 * math.log(2))

@@ -98,3 +98,18 @@ def test_residual_scale_adds_a_scaling_layer_per_unit():
     scales = [l for l in g.layers if l.name.endswith("_scale")]
     assert len(scales) == 6 and all(l.scale == 0.1 for l in scales)
     assert g.count_params() == SEED_GENERATOR_PARAMS  # scaling adds no weights
+
+
+def test_blocks_cover_every_layer_and_parameter_once():
+    from dcgan_sr.models import blocks
+    from dcgan_sr.presets import preset_files
+
+    for config in (Config(), Config.load(preset_files("gan")[1])):
+        for model in (build_generator(config), build_discriminator(config)):
+            rows = blocks(model)
+            assert sum(params for _, _, params in rows) == model.count_params()
+            names = [name for name, _, _ in rows]
+            assert len(names) == len(set(names)), names  # each block is one run of layers
+            assert names[0] == "head" and rows[-1][1][-1] in (1, 3)
+    seed_g = [name for name, _, _ in blocks(build_generator(Config()))]
+    assert seed_g == ["head", "res1", "res2", "res3", "res4", "res5", "res6", "up1", "up2", "sr"]

@@ -167,3 +167,20 @@ def test_realistic_run_from_a_prepared_folder(tmp_path, tiny_config, celeba_dir)
     config = dataclasses.replace(tiny_config, degradation="realistic", steps=2, pretrain_steps=0)
     summary = train(config, tmp_path / "prepared", tmp_path / "real", verbose=0)
     assert summary["steps_completed"] == 2 and summary["train_images"] == 24
+
+
+def test_extra_callbacks_see_every_checkpoint(tmp_path, tiny_config, celeba_dir):
+    """train(callbacks=...) calls the caller's Keras callbacks after its own, once per epoch
+    (a checkpoint interval), with the GAN as their model."""
+    import keras
+
+    class Steps(keras.callbacks.Callback):
+        seen: list = []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append((int(self.model.step), "d_loss" in (logs or {}) or "mse" in (logs or {})))
+
+    steps = Steps()
+    train(tiny_config, celeba_dir, tmp_path / "run", verbose=False, callbacks=[steps])
+    every = tiny_config.checkpoint_every
+    assert steps.seen == [(s, True) for s in range(every, tiny_config.steps + 1, every)]

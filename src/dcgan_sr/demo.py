@@ -82,8 +82,7 @@ def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo", runtime
                            out / "comparison_table.png")
     history = WEIGHTS_DIR / "history.csv"
     if history.is_file():
-        warm_up = Config.load(preset_files("gan")[1]).pretrain_steps
-        plots.training_curves(history, out / "training_curves.png", pretrain_steps=warm_up)
+        plots.training_curves(history, out / "training_curves.png", Config.load(preset_files("gan")[1]))
     plots.robustness_grid(robustness_rows(photos[0], upscalers), out / "robustness.png")
     for name, sr in zip(output_names(files, data_dir), upscaled[DEFAULT_PRESET]):
         plots.save_png(sr, out / "sr" / name)

@@ -64,6 +64,16 @@ ADVERSARIAL = {
 }
 
 
+def at_chance(gan_loss: str) -> tuple[float, float]:
+    """D's and G's adversarial losses when D cannot tell real from super-resolved: it gives
+    both the same output (probability 0.5, or the same logit). BCE: 2 ln 2 and ln 2; RaGAN:
+    2 ln 2 and 2 ln 2; hinge: 2 and 0. Label noise does not move them."""
+    loss = ADVERSARIAL[gan_loss]
+    same = ops.zeros((1, 1)) if loss.logits else ops.full((1, 1), 0.5)
+    exact = lambda like, target: ops.full_like(like, target)  # noise moves nothing at 0.5
+    return (float(loss.discriminator(same, same, exact)), float(loss.generator(same, same, exact)))
+
+
 def discriminator_features(discriminator: keras.Model) -> keras.Model:
     """D's input -> the activations after each of its strided stages."""
     names = [layer.name for layer in discriminator.layers if layer.name.endswith("_features")]

@@ -190,3 +190,21 @@ def build_discriminator(config: Config = Config(), hr_size: int = 128) -> keras.
     p = layers.Dense(1, activation=None if logits else "sigmoid", dtype="float32",
                      name="logit" if logits else "p_real")(x)
     return keras.Model(hr, p, name="discriminator")
+
+
+def blocks(model: keras.Model) -> list[tuple[str, tuple, int]]:
+    """The model as blocks, for reading: (block, output shape, parameters) per stage (head,
+    res1, up1, down1, ...: a layer's name up to its first "_"; other layers by their whole
+    name), each BatchNorm and LeakyReLU that Keras named counted with the layer before it."""
+    rows: list[list] = []
+    for layer in model.layers[1:]:  # after the Input
+        prefix = layer.name.split("_")[0]
+        if layer.name.startswith(("batch_normalization", "leaky_re_lu")) and rows:
+            block = rows[-1][0]
+        else:
+            block = prefix if prefix == "head" or prefix[-1:].isdigit() else layer.name
+        if not rows or block != rows[-1][0]:
+            rows.append([block, None, 0])
+        rows[-1][1] = tuple(layer.output.shape[1:])
+        rows[-1][2] += layer.count_params()
+    return [tuple(row) for row in rows]

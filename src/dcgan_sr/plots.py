@@ -165,24 +165,92 @@ def metrics_chart(result: dict, path: str | Path) -> Path:
     return _save_figure(fig, path)
 
 
-def training_curves(history_csv: str | Path, path: str | Path,
-                    pretrain_steps: int | None = None) -> Path:
-    """Generator content loss, adversarial losses and validation PSNR against the step."""
+def training_curves(history_csv: str | Path, path: str | Path, config,
+                    bicubic_psnr: float | None = None) -> Path:
+    """A run's history.csv against the step, in four panels: G's loss term by term, each
+    with its weight from `config` (a Config); D's and G's adversarial losses beside their
+    values at chance (`losses.at_chance`); D's mean output on real and super-resolved faces
+    (with 0.5, chance, when D outputs probabilities); validation PSNR, beside bicubic's
+    when given. A dotted line ends the MSE warm-up."""
+    from dcgan_sr.losses import ADVERSARIAL, at_chance
+
     plt = _pyplot()
     h = read_history(history_csv)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=100)
-    axes[0].plot(h["step"], h["mse"], label="train MSE")
-    axes[0].plot(h["step"], h["val_mse"], label="validation MSE")
+    step = h["step"]
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.8), dpi=100)
+    g_terms = {f"{config.mse_weight:g} x MSE": config.mse_weight * h["mse"],
+               f"{config.adv_weight:g} x adversarial": config.adv_weight * h["adv"]}
+    if config.content_loss != "none":
+        g_terms[f"{config.content_weight:g} x {config.content_loss}"] = config.content_weight * h["content"]
+    for label, values in g_terms.items():
+        axes[0].plot(step, values, label=label)
+    axes[0].plot(step, h["g_loss"], color="black", linewidth=1, label="G's loss (their sum)")
     axes[0].set_yscale("log")
-    axes[1].plot(h["step"], h["d_loss"], label="D loss")
-    axes[1].plot(h["step"], h["adv"], label="G adversarial loss")
-    axes[2].plot(h["step"], h["val_psnr"], label="validation PSNR (dB)")
-    for ax, title in zip(axes, ["content loss", "adversarial losses", "validation PSNR"]):
-        if pretrain_steps:
-            ax.axvline(pretrain_steps, color="grey", linestyle=":", label="end of MSE warm-up")
-        ax.set_title(title)
+    d_chance, g_chance = at_chance(config.gan_loss)
+    for column, who, chance, colour in (("d_loss", "D", d_chance, "C0"), ("adv", "G", g_chance, "C1")):
+        axes[1].plot(step, h[column], label=f"{who}'s {'loss' if who == 'D' else 'adversarial loss'}",
+                     color=colour)
+        axes[1].axhline(chance, color=colour, linestyle="--", linewidth=0.8,
+                        label=f"{who} at chance ({chance:.3f})")
+    logits = ADVERSARIAL[config.gan_loss].logits
+    axes[2].plot(step, h["d_real"], label="on real faces", color="C2")
+    axes[2].plot(step, h["d_fake"], label="on G's faces", color="C3")
+    if not logits:
+        axes[2].axhline(0.5, color="grey", linestyle="--", linewidth=0.8, label="chance (0.5)")
+    axes[3].plot(step, h["val_psnr"], label="G, validation", color="C4")
+    if bicubic_psnr is not None:
+        axes[3].axhline(bicubic_psnr, color="grey", linestyle="--", linewidth=0.8,
+                        label=f"bicubic ({bicubic_psnr:.2f})")
+    titles = ["G's loss, term by term (weighted)", f"adversarial losses ({config.gan_loss})",
+              f"D's mean {'logit' if logits else 'output'}", "validation PSNR (dB)"]
+    for ax, title in zip(axes, titles):
+        if config.pretrain_steps:
+            ax.axvline(config.pretrain_steps, color="grey", linestyle=":", label="end of MSE warm-up")
+        ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save_figure(fig, path)
+
+
+def gain_histograms(gains: dict[str, dict[str, np.ndarray]], path: str | Path) -> Path:
+    """One panel per degradation: a histogram of each method's per-face PSNR gain over
+    bicubic (dB), with 0 (bicubic itself) marked. `gains`: {degradation: {method: gains}}."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(gains), figsize=(2.4 * len(gains), 2.6), dpi=100, sharey=True)
+    values = np.concatenate([g for row in gains.values() for g in row.values()])
+    bins = np.linspace(min(values.min(), 0) - 0.25, values.max() + 0.25, 24)
+    for ax, (degradation, row) in zip(np.atleast_1d(axes), gains.items()):
+        for k, (method, gain) in enumerate(row.items()):
+            ax.hist(gain, bins=bins, alpha=0.55, color=f"C{k}", label=method)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(degradation, fontsize=9)
+        ax.set_xlabel("dB over bicubic", fontsize=8)
+        ax.tick_params(labelsize=7)
+    np.atleast_1d(axes)[0].set_ylabel("faces", fontsize=8)
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def error_maps(upscaled: dict[str, np.ndarray], hr: np.ndarray, path: str | Path,
+               gain: int = 4) -> Path:
+    """Columns = methods, rows = faces: |method - HR|, averaged over the colours and `gain`
+    times amplified, dark where the error is large (white: no error)."""
+    def error(batch):
+        e = np.abs(batch.astype(np.float32) - hr.astype(np.float32)).mean(axis=-1)
+        grey = np.clip(255 - gain * e, 0, 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+    columns = {f"|{name} - HR|": error(batch) for name, batch in upscaled.items()}
+    size = hr.shape[1]
+    return save_png(_labelled(columns, [size] * len(columns), size), path)
+
+
+def jpeg_preview(png_path: str | Path, quality: int = 85) -> Path:
+    """A JPEG copy of a figure beside it, to show in a notebook at a fraction of the bytes."""
+    png_path = Path(png_path)
+    with Image.open(png_path) as image:
+        rgb = image.convert("RGB")
+    return write_atomic(png_path.with_suffix(".jpg"),
+                        lambda tmp: rgb.save(tmp, format="JPEG", quality=quality))

@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 try:
@@ -226,16 +227,19 @@ def _versions() -> dict:
 
 
 def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: bool = False,
-          train_split: str = "train", val_split: str = "val", verbose: bool = True) -> dict:
+          train_split: str = "train", val_split: str = "val", verbose: bool = True,
+          callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict:
     """Train (or resume) the run in `out_dir`; returns the summary written to summary.json.
 
     Trains on the `train_split` images of `data_dir` and validates on the first
     `config.val_images` of `val_split` (CelebA's official partition by default). With
-    `verbose`, prints a line per epoch (`callbacks.TrainingLog`).
+    `verbose`, prints a line per epoch (`callbacks.TrainingLog`). `callbacks` are more
+    Keras callbacks, called after the run's own (each epoch ends at a checkpoint).
     """
     out, data_dir = Path(out_dir), Path(data_dir)
     with _run_lock(out):
-        return _train_locked(config, data_dir, out, overwrite, train_split, val_split, verbose)
+        return _train_locked(config, data_dir, out, overwrite, train_split, val_split, verbose,
+                             list(callbacks))
 
 
 def _finished_summary(out: Path, config: Config) -> dict | None:
@@ -275,7 +279,7 @@ def _keep_history_until(path: Path, step: int) -> None:
 
 
 def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, train_split: str,
-                  val_split: str, verbose) -> dict:
+                  val_split: str, verbose, extra_callbacks: list) -> dict:
     _check_out_dir(out, config, overwrite)
     finished = _finished_summary(out, config)
     if finished:
@@ -334,6 +338,7 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
                    out / "logs" / "samples" if tensorboard else None),
         *([keras.callbacks.TensorBoard(str(out / "logs"), write_graph=False)] if tensorboard
           else []),
+        *extra_callbacks,
     ]
     if config.ema_decay:  # validate G's moving average, the G that is exported
         shared_callbacks.insert(0, keras.callbacks.SwapEMAWeights())
