@@ -1,6 +1,7 @@
 import contextlib
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +40,21 @@ def test_demo_figures_are_byte_identical_across_runs(first_demo, tmp_path, sampl
     run_demo(sample_dir, tmp_path)
     for name in FILES:
         assert (first_demo[0] / name).read_bytes() == (tmp_path / name).read_bytes(), name
+
+
+# The README's figures that `make figures` copies from the demo's output into images/.
+README_FIGURES = ["comparison_grid.png", "comparison_table.png", "training_curves.png", "metrics.png",
+                  "robustness.png"]
+
+
+def test_committed_figures_are_what_the_demo_draws(first_demo):
+    """images/ holds what `make figures` draws now, bit for bit: a change of code, weights
+    or a pinned package (requirements.lock) that moves a pixel fails here until the figures
+    are rebuilt and committed."""
+    images = Path(__file__).resolve().parents[1] / "images"
+    drifted = [name for name in README_FIGURES
+               if (first_demo[0] / name).read_bytes() != (images / name).read_bytes()]
+    assert not drifted, f"run `make figures` and commit images/: {drifted} changed"
 
 
 def test_outputs_are_keyed_by_their_own_input(tmp_path, sample_files):
