@@ -29,3 +29,39 @@ def test_notebooks_are_committed_executed_without_errors_or_local_paths():
         assert checked and all(c["outputs"] for c in checked), f"{name}: checked cells need outputs"
         # No per-cell timing: a rerun (make notebooks) changes only what the cells show.
         assert not [c for c in notebook["cells"] if "execution" in c["metadata"]], name
+
+
+def _parameters_cell(name):
+    import json
+    notebook = json.loads((REPO / "notebooks" / f"{name}.ipynb").read_text())
+    tagged = [c for c in notebook["cells"] if "parameters" in c["metadata"].get("tags", [])]
+    return notebook, tagged
+
+
+def test_every_notebook_tags_its_parameters_cell():
+    """papermill injects `-p NAME VALUE` after the cell tagged `parameters`: without the tag
+    its values would be overwritten by the notebook's own (a silent no-op)."""
+    import ast
+    for name in NOTEBOOKS:
+        notebook, tagged = _parameters_cell(name)
+        assert len(tagged) == 1, f"{name}: {len(tagged)} cells tagged parameters"
+        first_code = next(c for c in notebook["cells"] if c["cell_type"] == "code")
+        assert tagged[0] is first_code, f"{name}: the parameters cell is not the first code cell"
+        assigned = [t.id for node in ast.parse("".join(first_code["source"])).body
+                    if isinstance(node, ast.Assign) for t in node.targets]
+        assert "QUICK" in assigned and "SAMPLE_DIR" in assigned, f"{name}: {assigned}"
+
+
+def test_papermill_runs_notebook_03_with_a_changed_parameter(tmp_path, monkeypatch):
+    """`papermill 03_training.ipynb out.ipynb -p LIVE_STEPS 6` trains 6 steps (then resumes
+    to 9), in quick mode, with its run folder where FIGURES says."""
+    import papermill
+
+    from dcgan_sr import plots
+
+    monkeypatch.setenv("DCGAN_SR_QUICK", "1")
+    papermill.execute_notebook(REPO / "notebooks" / "03_training.ipynb", tmp_path / "out.ipynb",
+                               parameters={"LIVE_STEPS": 6, "FIGURES": str(tmp_path / "figures")},
+                               cwd=REPO / "notebooks", kernel_name="python3", progress_bar=False)
+    steps = [int(s) for s in plots.read_history(tmp_path / "figures" / "live_run" / "history.csv")["step"]]
+    assert steps == list(range(1, 10)), steps
