@@ -107,3 +107,19 @@ def test_losses_at_chance_are_what_d_and_g_score_when_d_cannot_tell():
     p = np.full((4, 1), 0.5, np.float32)
     noisy = lambda like, target: np.where(target == 1.0, 0.93, 0.04) * np.ones(np.shape(like), np.float32)
     assert float(losses.ADVERSARIAL["bce"].discriminator(p, p, noisy)) == pytest.approx(2 * math.log(2))
+
+
+@pytest.mark.parametrize("content", ["l1", "dfeat"])
+def test_content_losses_train_under_mixed_bfloat16(tiny_config, sample_files, content):
+    """D's features come out in bfloat16 under mixed precision; the content term is added to
+    the float32 MSE all the same (dfeat raised a dtype error in the step before)."""
+    from dcgan_sr import execution
+
+    config = dataclasses.replace(tiny_config, gan_loss="ragan", content_loss=content, content_weight=0.1)
+    with execution.dtype_policy("mixed_bfloat16"):
+        gan = SRGAN(build_generator(config), build_discriminator(config), config)
+    gan.compile()
+    gan.set_adversarial(True)
+    hr, _ = arrays.load_hr(sample_files[:4])
+    logs = gan.train_on_batch(*pairs_from_hr(hr), return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values()) and "content" in logs, logs

@@ -206,7 +206,8 @@ class SRGAN(keras.Model):
         sr = self.generator(lr, training=True)
         d_real = d_fake = None
         if self.adversarial:
-            d_real = self.discriminator(hr, training=False)
+            if losses.ADVERSARIAL[self.config.gan_loss].generator_reads_real:  # RaGAN
+                d_real = self.discriminator(hr, training=False)
             d_fake = self.discriminator(sr, training=False)
         loss, logs = self.generator_loss(sr, hr, d_real, d_fake)
         return self._for_optimizer(loss, self.g_optimizer), logs

@@ -35,6 +35,7 @@ class Adversarial:
     discriminator: Callable
     generator: Callable
     logits: bool  # D outputs logits (else probabilities, through a sigmoid)
+    generator_reads_real: bool = False  # G's loss needs D's outputs on real faces too
 
 
 def _bce(target, probability):
@@ -57,7 +58,8 @@ ADVERSARIAL = {
         generator=lambda r, f, noisy: _bce(noisy(f, 1.0), f), logits=False),
     "ragan": Adversarial(
         discriminator=lambda r, f, noisy: _relativistic(r, f, real_target=1.0),
-        generator=lambda r, f, noisy: _relativistic(r, f, real_target=0.0), logits=True),
+        generator=lambda r, f, noisy: _relativistic(r, f, real_target=0.0), logits=True,
+        generator_reads_real=True),
     "hinge": Adversarial(
         discriminator=lambda r, f, noisy: ops.mean(ops.relu(1.0 - r)) + ops.mean(ops.relu(1.0 + f)),
         generator=lambda r, f, noisy: -ops.mean(f), logits=True),
@@ -97,7 +99,9 @@ def _feature_matching(sr, hr, feature_model):
     fake = feature_model(sr, training=False)
     real = feature_model(hr, training=False)
     fake, real = (fake, real) if isinstance(fake, list) else ([fake], [real])
-    return sum(ops.mean(ops.square(f - ops.stop_gradient(r))) for f, r in zip(fake, real)) / len(fake)
+    # In float32 whatever D computes in (mixed precision), like the MSE it is added to.
+    return sum(ops.mean(ops.square(ops.cast(f, "float32") - ops.stop_gradient(ops.cast(r, "float32"))))
+               for f, r in zip(fake, real)) / len(fake)
 
 
 # The content losses by name (`content_loss`, besides "none"): (sr, hr, feature model) -> loss.
