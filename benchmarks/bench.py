@@ -3,7 +3,8 @@
     python benchmarks/bench.py [--json bench.json] [--config configs/x.json] [--steps N]
 
 * training images/s of the whole GAN step (adversarial phase) for: eager, compiled
-  (tf.function), + XLA, + mixed precision; and each one's ratio to eager;
+  (tf.function), + XLA, + mixed precision, and on the Keras JAX backend (XLA, float32 and
+  mixed bfloat16; a child process); each one's ratio to eager and share of the peak;
 * input pipeline images/s: JPEG folder (decode + crop + resize per image) vs prepared
   uint8 arrays (`dcgan-sr prepare`) vs the same crops from TFRecords through tf.data,
   and (LR, HR) pairs made by the realistic degradation mix (`--degradation realistic`);
@@ -12,7 +13,7 @@
   `Upscaler` takes on a CPU), vs Pillow bicubic; and each one's achieved FLOP/s as a
   fraction of the peak FLOP/s measured with a large matmul;
 * the generator's and discriminator's FLOPs per image (multiply-adds x 2 of every
-  Conv2D and Dense layer, from their output shapes).
+  Conv2D and Dense layer, from their output shapes), and the CPU's model and flags.
 
 Runs under either Keras backend (KERAS_BACKEND=tensorflow, the default, or jax). A
 variant that does not apply on this backend or device is null, with the reason printed.
@@ -39,7 +40,7 @@ from dcgan_sr.config import Config
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import build_discriminator, build_generator
 from dcgan_sr.train import build_gan
-from dcgan_sr.runtime import device_name, has_tensorflow, installed, start_tensorflow
+from dcgan_sr.runtime import cpu_features, device_name, has_tensorflow, installed, start_tensorflow
 
 
 def layer_flops(model: keras.Model, input_shape: tuple) -> float:
@@ -55,21 +56,43 @@ def layer_flops(model: keras.Model, input_shape: tuple) -> float:
     return total
 
 
-def peak_gflops(gpu: bool, seconds: float = 2.0) -> float:
-    """float32 FLOP/s of a large matmul through the backend (its best case)."""
-    n = 4096 if gpu else 1024
-    a = keras.ops.convert_to_tensor(np.random.default_rng(0).random((n, n), np.float32))
+def peak_gflops(gpu: bool, dtype: str = "float32", seconds: float = 2.0) -> float:
+    """FLOP/s of a large square matmul through the backend (its best case): the best of
+    two sizes (4096 and 8192 on a GPU, 1024 and 2048 on a CPU)."""
     matmul = keras.ops.matmul
     if keras.backend.backend() == "jax":
         import jax
         matmul = jax.jit(matmul)
-    keras.ops.convert_to_numpy(matmul(a, a))
-    runs, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        c = matmul(a, a)
-        runs += 1
-    keras.ops.convert_to_numpy(c)
-    return 2 * n ** 3 * runs / (time.perf_counter() - start) / 1e9
+    best = 0.0
+    for n in (4096, 8192) if gpu else (1024, 2048):
+        a = keras.ops.cast(np.random.default_rng(0).random((n, n), np.float32), dtype)
+        keras.ops.convert_to_numpy(keras.ops.cast(matmul(a, a), "float32"))
+        runs, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 2:
+            c = matmul(a, a)
+            runs += 1
+        keras.ops.convert_to_numpy(keras.ops.cast(c, "float32"))
+        best = max(best, 2 * n ** 3 * runs / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def step_gflop(generator: float, discriminator: float, config: Config) -> float:
+    """FLOPs of one adversarial train step per image, from G's and D's forward FLOPs. A
+    backward pass costs two forwards (gradients of the activations and of the weights),
+    one where only the input's gradient is needed (D under G's loss).
+
+    d_then_g (the seed's): D's half runs G forward (1G) and D forward and backward on the
+    real and the super-resolved batch (6D); G's half runs G forward and backward (3G) and
+    D forward and back to its input on G's faces (2D), and D forward on the real ones if
+    G's loss reads them (RaGAN: 1D). simultaneous: G forward and backward (3G); D forward
+    and backward on real faces (3D) and on G's, where D's loss wants D's weight gradients
+    and G's loss the input's (4D)."""
+    from dcgan_sr.losses import ADVERSARIAL
+
+    if config.update_order == "simultaneous":
+        return 3 * generator + 7 * discriminator
+    reads_real = ADVERSARIAL[config.gan_loss].generator_reads_real
+    return 4 * generator + (9 if reads_real else 8) * discriminator
 
 
 class _SameBatch(keras.utils.PyDataset):
@@ -201,6 +224,44 @@ def jax_upscale_img_s(config: str | None, seconds: float) -> float | None:
         return json.loads(out.read_text())["upscale_img_s"]
 
 
+def jax_train_img_s(args) -> dict | None:
+    """The train step's images/s under the Keras JAX backend (jit: XLA, float32 and mixed
+    bfloat16), in a child process, or None when JAX is not installed."""
+    if not installed("jax"):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "jax.json"
+        subprocess.run([sys.executable, __file__, "--train-only", "--json", str(out),
+                        "--rounds", str(args.rounds), *(["--steps", str(args.steps)] if args.steps else []),
+                        *(["--batch", str(args.batch)] if args.batch else []),
+                        *(["--config", args.config] if args.config else [])],
+                       env=dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu"), check=True)
+        return json.loads(out.read_text())["train_img_s"]
+
+
+def train_variants(config: Config, backend: str, gpu: bool, capability, batch: int, steps: int,
+                   rounds: int, note) -> tuple[dict, str]:
+    """Images/s of the GAN step in each variant this backend has, and the mixed policy."""
+    mixed = "mixed_bfloat16" if not gpu or capability >= 8 else "mixed_float16"
+    variants = {"eager": ("float32", False, True), "function": ("float32", False, False),
+                "function_mixed": (mixed, False, False), "xla": ("float32", True, False),
+                "xla_mixed": (mixed, True, False)}
+    hr = np.random.default_rng(0).integers(0, 256, (batch, 128, 128, 3), dtype=np.uint8)
+    gans = {}
+    for name, (policy, jit, eager) in variants.items():
+        if backend == "jax" and name.startswith("function"):
+            note(f"train {name}", "JAX has no graph mode without XLA: every jit is XLA")
+            continue
+        gans[name] = (compiled_gan(config, policy, jit, eager, hr),
+                      max(1, steps // 10) if eager else steps)
+        print(f"compiled {name} ({backend})", flush=True)
+    speeds = {name: None for name in variants} | train_img_s(gans, hr, rounds)
+    for name, speed in speeds.items():
+        if speed is not None:
+            print(f"train {backend} {name:9s} {speed:10.1f} img/s", flush=True)
+    return speeds, mixed
+
+
 def bicubic_img_s(images: int = 2000) -> float:
     lr = [Image.fromarray(a) for a in np.random.default_rng(0).integers(
         0, 256, (64, 32, 32, 3), dtype=np.uint8)]
@@ -224,6 +285,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="timing of each upscale row (default 3)")
     parser.add_argument("--upscale-only", action="store_true",
                         help="only the generator's upscale images/s (the JAX row's child process)")
+    parser.add_argument("--train-only", action="store_true",
+                        help="only the train step's images/s (the JAX rows' child process)")
     args = parser.parse_args(argv)
     start_tensorflow()
     config = Config.load(args.config) if args.config else Config()
@@ -238,29 +301,23 @@ def main(argv=None) -> int:
     steps = args.steps or (50 if gpu else 4)
     backend = keras.backend.backend()
     notes = []
-    row = {"device": device_name(), "backend": backend, "batch": batch, "train_img_s": {}}
 
     def note(what, why):
         notes.append(f"{what}: null ({why})")
 
-    mixed = "mixed_bfloat16" if not gpu or capability >= 8 else "mixed_float16"
-    variants = {"eager": ("float32", False, True), "function": ("float32", False, False),
-                "xla": ("float32", True, False), "xla_mixed": (mixed, True, False)}
-    hr = np.random.default_rng(0).integers(0, 256, (batch, 128, 128, 3), dtype=np.uint8)
-    gans = {}
-    for name, (policy, jit, eager) in variants.items():
-        if backend == "jax" and name == "function":
-            note("train function", "JAX has no graph mode without XLA: every jit is XLA")
-            continue
-        gans[name] = (compiled_gan(config, policy, jit, eager, hr),
-                      max(1, steps // 10) if eager else steps)
-        print(f"compiled {name}", flush=True)
-    row["train_img_s"] = {name: None for name in variants} | train_img_s(gans, hr, args.rounds)
-    for name, speed in row["train_img_s"].items():
-        if speed is not None:
-            print(f"train {name:9s} {speed:10.1f} img/s", flush=True)
-    del gans
-    row["train_mixed_policy"] = mixed
+    if args.train_only:
+        speeds, _ = train_variants(config, backend, gpu, capability, batch, steps, args.rounds, note)
+        Path(args.json).write_text(json.dumps({"backend": backend, "train_img_s": speeds}) + "\n")
+        return 0
+    row = {"device": device_name(), "cpu": cpu_features(), "backend": backend, "batch": batch}
+    row["train_img_s"], row["train_mixed_policy"] = train_variants(
+        config, backend, gpu, capability, batch, steps, args.rounds, note)
+    if backend == "tensorflow" and not gpu:
+        jax_speeds = jax_train_img_s(args)
+        if jax_speeds is None:
+            note("train jax", "the Keras JAX backend on the CPU: JAX is not installed")
+        for name in ("xla", "xla_mixed"):
+            row["train_img_s"][f"jax_{name}"] = None if jax_speeds is None else jax_speeds[name]
     eager_speed = row["train_img_s"]["eager"]
     row["train_ratio_to_eager"] = {k: None if v is None else v / eager_speed
                                    for k, v in row["train_img_s"].items()}
@@ -274,7 +331,15 @@ def main(argv=None) -> int:
     flops = {"generator": layer_flops(generator, (32, 32, 3)),
              "discriminator": layer_flops(build_discriminator(config), (128, 128, 3))}
     row["gflop_per_image"] = {k: v / 1e9 for k, v in flops.items()}
+    row["gflop_per_image"]["train_step"] = step_gflop(flops["generator"] / 1e9,
+                                                      flops["discriminator"] / 1e9, config)
     row["peak_gflops"] = peak_gflops(gpu)
+    row["peak_mixed_gflops"] = peak_gflops(gpu, row["train_mixed_policy"].removeprefix("mixed_"))
+    # Each variant against the peak of the precision its matmuls run in.
+    row["train_peak_fraction"] = {
+        k: None if v is None else v * row["gflop_per_image"]["train_step"]
+        / row["peak_mixed_gflops" if k.endswith("mixed") else "peak_gflops"]
+        for k, v in row["train_img_s"].items()}
     row["upscale_img_s"] = upscale_img_s(generator, 64 if gpu else 16, args.seconds)
     row["bicubic_img_s"] = bicubic_img_s()
     cpu_routes = backend == "tensorflow" and not gpu

@@ -5,6 +5,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
@@ -18,9 +20,17 @@ def test_bench_writes_every_key_of_the_table(tmp_path, tiny_config):
     assert done.returncode == 0, done.stderr[-3000:]
     row = json.loads((tmp_path / "bench.json").read_text())
     assert row["backend"] == "tensorflow" and row["device"]
-    assert set(row["train_img_s"]) == {"eager", "function", "xla", "xla_mixed"}
+    assert set(row["train_img_s"]) == {"eager", "function", "function_mixed", "xla", "xla_mixed",
+                                       "jax_xla", "jax_xla_mixed"}
+    assert row["cpu"]["model"] and row["cpu"]["cores"] >= 1 and isinstance(row["cpu"]["flags"], list)
+    for name, fraction in row["train_peak_fraction"].items():  # the JAX rows measured too
+        assert 0 < fraction < 1.5, name
     assert set(row["pipeline_img_s"]) == {"jpeg", "prepared", "tfrecord", "realistic"}
-    assert set(row["gflop_per_image"]) == {"generator", "discriminator"}
+    assert set(row["gflop_per_image"]) == {"generator", "discriminator", "train_step"}
+    # the tiny config's step: the seed's order and BCE, so 4 G and 8 D forwards' worth
+    assert row["gflop_per_image"]["train_step"] == pytest.approx(
+        4 * row["gflop_per_image"]["generator"] + 8 * row["gflop_per_image"]["discriminator"])
+    assert row["peak_mixed_gflops"] > 0
     speeds = [*row["train_img_s"].values(), *row["pipeline_img_s"].values(),
               row["upscale_img_s"], row["bicubic_img_s"], row["peak_gflops"]]
     assert all(isinstance(v, float) and v > 0 for v in speeds)

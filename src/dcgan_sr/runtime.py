@@ -71,18 +71,30 @@ def gpus() -> list[tuple[str, float]]:
     return result
 
 
+# The CPU features that decide which kernels the backends run (float32 SIMD width, native
+# bfloat16, Intel's AMX tiles), as /proc/cpuinfo names them.
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_features() -> dict:
+    """This CPU's model name and which of CPU_FLAGS it has (Linux; elsewhere only the model)."""
+    fields = {}
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())  # the first processor's
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name") or platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "flags": [f for f in CPU_FLAGS if f in flags]}
+
+
 def device_name() -> str:
     """What computes: the GPU(s) the Keras backend sees, else the CPU model and its core count."""
     found = gpus()
     if found:
         return f"{len(found)}x GPU ({found[0][0]})"
-    model = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-                 if line.startswith("model name")]
-        model = names[0] if names else model
-    return f"CPU ({model}, {os.cpu_count()} cores)"
+    cpu = cpu_features()
+    return f"CPU ({cpu['model']}, {cpu['cores']} cores)"
 
 
 def show_messages(prefix: str = "dcgan-sr: ") -> None:

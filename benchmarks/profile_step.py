@@ -1,0 +1,87 @@
+"""Where a CPU train step's time goes, op by op: oneDNN's own log of every primitive it
+runs (ONEDNN_VERBOSE=1), summed by kind over a few steps of tf.function, against the
+step's wall time (the rest is TensorFlow's own kernels and overhead).
+
+    python benchmarks/profile_step.py [--config configs/x.json] [--policy mixed_bfloat16]
+
+Runs itself in a child process with ONEDNN_VERBOSE=1 (oneDNN reads it when TensorFlow
+loads it). The logging slows each primitive a little, so read the shares, not the times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import subprocess
+import sys
+import time
+
+START, END = "=== profile start", "=== profile end"
+
+
+def child(args) -> None:
+    from dcgan_sr.runtime import start_tensorflow
+    start_tensorflow()
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    import bench
+    from dcgan_sr.config import Config
+
+    config = Config.load(args.config) if args.config else Config()
+    hr = np.random.default_rng(0).integers(0, 256, (args.batch, 128, 128, 3), dtype=np.uint8)
+    gan = bench.compiled_gan(config, args.policy, False, False, hr)
+    gan.fit(bench._SameBatch(hr, 2), epochs=1, verbose=0)  # warm: allocations, kernel choice
+    print(START, flush=True)
+    start = time.perf_counter()
+    gan.fit(bench._SameBatch(hr, args.steps), epochs=1, verbose=0)
+    print(END, (time.perf_counter() - start) / args.steps, flush=True)
+
+
+def summarize(log: str, steps: int) -> str:
+    lines = log.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(START))
+    last = next(i for i, line in enumerate(lines) if line.startswith(END))
+    step_seconds = float(lines[last].split()[-1])
+    seconds, calls = collections.Counter(), collections.Counter()
+    for line in lines[first:last]:
+        fields = line.split(",")
+        if not line.startswith("onednn_verbose") or "exec" not in fields:
+            continue
+        at = fields.index("exec")  # exec, cpu, kind, implementation, propagation, ..., ms
+        key = (fields[at + 2], fields[at + 4], fields[at + 3])
+        seconds[key] += float(fields[-1]) / 1000 / steps
+        calls[key] += 1
+    inside = sum(seconds.values())
+    out = [f"step {step_seconds:.3f} s (with logging); in oneDNN {inside:.3f} s "
+           f"({inside / step_seconds:.0%}); the rest {step_seconds - inside:.3f} s",
+           f"{'primitive':13s} {'pass':18s} {'share':>6s} {'calls':>6s}  implementation"]
+    for (kind, propagation, implementation), s in seconds.most_common(10):
+        out.append(f"{kind:13s} {propagation:18s} {s / step_seconds:6.1%} "
+                   f"{calls[(kind, propagation, implementation)] // steps:6d}  {implementation}")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="model config JSON (default: the seed's)")
+    parser.add_argument("--policy", default="float32", help="Keras dtype policy (default float32)")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    parser.add_argument("--steps", type=int, default=3, help="steps profiled (default 3)")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args)
+        return 0
+    done = subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]],
+                          env=dict(os.environ, ONEDNN_VERBOSE="1"), capture_output=True, text=True)
+    if done.returncode:
+        sys.stderr.write(done.stderr[-3000:])
+        return done.returncode
+    print(summarize(done.stdout, args.steps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

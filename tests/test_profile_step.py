@@ -1,0 +1,29 @@
+"""benchmarks/profile_step.py's summary of a oneDNN verbose log (a crafted one: no timing)."""
+
+import sys
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import profile_step  # noqa: E402
+
+LOG = """startup chatter
+onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src:f32,,alg,mb16,100
+=== profile start
+onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src:f32,,alg,mb16,600
+onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src:f32,,alg,mb16,200
+onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx512_core,backward_weights,src:f32,,alg,mb16,400
+onednn_verbose,v1,primitive,create:cache_miss,cpu,reorder,jit:uni,undef,src:f32,,,,0.5
+some other line
+=== profile end 1.0
+onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src:f32,,alg,mb16,900
+"""
+
+
+def test_summary_sums_each_primitive_between_the_markers_per_step():
+    text = profile_step.summarize(LOG, steps=2)
+    lines = text.splitlines()
+    assert lines[0].startswith("step 1.000 s (with logging); in oneDNN 0.600 s (60%)")
+    assert "convolution   forward_training    40.0%      1  brg_conv_fwd:avx512_core" in lines[2]
+    assert "convolution   backward_weights    20.0%      0  jit:avx512_core" in lines[3]
+    assert len(lines) == 4  # the cache miss is not an execution; lines outside the markers not counted
