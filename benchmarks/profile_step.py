@@ -1,6 +1,7 @@
 """Where a CPU train step's time goes, op by op: oneDNN's own log of every primitive it
-runs (ONEDNN_VERBOSE=1), summed by kind over a few steps of tf.function, against the
-step's wall time (the rest is TensorFlow's own kernels and overhead).
+runs (ONEDNN_VERBOSE=1), summed by kind over a few steps of tf.function; each kind's share
+of the primitives' summed time, and that sum against the step's wall time (TensorFlow
+runs independent ops at once, so the sum can exceed it).
 
     python benchmarks/profile_step.py [--config configs/x.json] [--policy mixed_bfloat16]
 
@@ -54,11 +55,11 @@ def summarize(log: str, steps: int) -> str:
         seconds[key] += float(fields[-1]) / 1000 / steps
         calls[key] += 1
     inside = sum(seconds.values())
-    out = [f"step {step_seconds:.3f} s (with logging); in oneDNN {inside:.3f} s "
-           f"({inside / step_seconds:.0%}); the rest {step_seconds - inside:.3f} s",
+    out = [f"step {step_seconds:.3f} s (with logging); oneDNN primitives {inside:.3f} s summed "
+           f"({inside / step_seconds:.0%} of the step: above 100 %, independent ops ran at once)",
            f"{'primitive':13s} {'pass':18s} {'share':>6s} {'calls':>6s}  implementation"]
     for (kind, propagation, implementation), s in seconds.most_common(10):
-        out.append(f"{kind:13s} {propagation:18s} {s / step_seconds:6.1%} "
+        out.append(f"{kind:13s} {propagation:18s} {s / inside:6.1%} "
                    f"{calls[(kind, propagation, implementation)] // steps:6d}  {implementation}")
     return "\n".join(out)
 

@@ -184,3 +184,23 @@ def test_extra_callbacks_see_every_checkpoint(tmp_path, tiny_config, celeba_dir)
     train(tiny_config, celeba_dir, tmp_path / "run", verbose=False, callbacks=[steps])
     every = tiny_config.checkpoint_every
     assert steps.seen == [(s, True) for s in range(every, tiny_config.steps + 1, every)]
+
+
+@pytest.mark.parametrize("xla, chosen, asked", [("auto", True, True), ("auto", False, True),
+                                                ("on", True, False), ("off", False, False)])
+def test_xla_auto_is_decided_by_autotune_and_on_off_force_it(tmp_path, tiny_config, celeba_dir,
+                                                             monkeypatch, xla, chosen, asked):
+    from dcgan_sr import autotune
+
+    calls = []
+
+    def stub(config, step, build):
+        calls.append(step)
+        return chosen
+
+    monkeypatch.setattr(autotune, "choose_xla", stub)
+    config = dataclasses.replace(tiny_config, xla=xla, steps=2, pretrain_steps=0)
+    train(config, celeba_dir, tmp_path / "run", verbose=False)
+    written = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert written["execution"]["jit_compile"] is chosen
+    assert calls == ([0] if asked else [])

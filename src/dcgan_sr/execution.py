@@ -1,8 +1,9 @@
 """How the training steps execute: precision, XLA, distribution; resolved from the config.
 
-"auto" picks what is faster on the device at hand (measured by benchmarks/bench.py):
-mixed bfloat16 and XLA on a GPU (float16 with loss scaling before Ampere), neither on
-a CPU. Under the JAX backend every step is compiled by XLA anyway.
+"auto" picks what is faster on the device at hand: mixed bfloat16 and XLA on a GPU
+(float16 with loss scaling before Ampere); on a CPU, float32, and XLA or not as
+`dcgan_sr.autotune` measures it for the run (`train` asks it; `resolve` alone says off).
+Under the JAX backend every step is compiled by XLA anyway.
 
 Distribution: `mirrored` is TensorFlow's MirroredStrategy (the GPUs of one machine).
 `multiworker` is data parallelism over several processes or machines through Keras's own
@@ -59,6 +60,12 @@ def gpu_compute_capability() -> float | None:
     """The first GPU's compute capability (e.g. 9.0 for an H100), or None without a GPU."""
     found = gpus()
     return found[0][1] if found else None
+
+
+def xla_is_a_choice() -> bool:
+    """Whether XLA is an option to weigh here: TensorFlow on a CPU (JAX always compiles with
+    XLA; on a GPU, XLA is faster)."""
+    return keras.backend.backend() == "tensorflow" and gpu_compute_capability() is None
 
 
 def resolve(config: Config) -> Execution:

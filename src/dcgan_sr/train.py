@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -37,7 +38,7 @@ except ImportError:  # not POSIX
 import keras
 import numpy as np
 
-from dcgan_sr import arrays, data, degrade, execution
+from dcgan_sr import arrays, autotune, data, degrade, execution
 from dcgan_sr.callbacks import (Checkpoints, CheckpointEvery, HistoryCSV, SampleGrid, TrainingLog,
                                 StopRequest)
 from dcgan_sr.config import RESUMABLE_KEYS, Config
@@ -296,6 +297,12 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
     if cluster:  # each worker trains and validates on its share of every batch
         train_batches, val_batches = (arrays.WorkerShare(batches, cluster.index, cluster.size)
                                       for batches in (train_batches, val_batches))
+    if config.xla == "auto" and plan.strategy == "default" and execution.xla_is_a_choice():
+        def build(jit: bool) -> SRGAN:
+            with execution.dtype_policy(plan.dtype_policy):
+                return build_gan(config, jit)
+        plan = dataclasses.replace(plan, jit_compile=autotune.choose_xla(
+            config, Checkpoints(out / "checkpoints").newest_step(), build))
     keras.utils.set_random_seed(config.seed)
     with execution.dtype_policy(plan.dtype_policy), execution.distribution_scope(plan):
         gan = build_gan(config, plan.jit_compile)

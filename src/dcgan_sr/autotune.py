@@ -1,0 +1,154 @@
+"""`--xla auto` on a CPU, decided by measurement: whether XLA or plain tf.function runs
+this run's steps faster on this machine.
+
+Which is faster depends on the CPU (XLA was 33 % slower than tf.function on an Intel Xeon
+and 1.6 times faster on an AMD EPYC, with the same code) and on the model, so `train`
+times both: each path's train step is compiled (its first step, timed as the compile
+cost) and then timed over a few steps, in each phase the run has left (MSE warm-up,
+adversarial), on a batch of the run's size. The path whose compile cost plus the run's
+remaining steps take least time wins: a short run keeps the path that compiles faster,
+a long one the path that steps faster. The timings are cached per machine (CPU model and
+flags), versions and the settings that shape the step, in the user's cache folder, so the
+next run on the same machine and settings decides without measuring.
+
+A run too short to repay the measuring (under `MEASURE_MIN_STEPS` steps left) is not
+measured: it keeps tf.function, unless the cache already knows better.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+
+from dcgan_sr.config import Config
+from dcgan_sr.io import write_atomic
+from dcgan_sr.runtime import cpu_features
+
+log = logging.getLogger(__name__)
+
+PATHS = {"function": False, "xla": True}  # name -> jit_compile
+MEASURE_MIN_STEPS = 300  # fewer steps left than this: not worth a minute of measuring
+TIMED_STEPS = 3  # steps timed per path and phase, after its compiling step
+# The settings that change what a train step computes, and so its speed.
+STEP_KEYS = ("gen_head_filters", "gen_res_filters", "gen_up_filters", "gen_head_kernel",
+             "gen_out_kernel", "gen_bicubic_skip", "gen_batchnorm", "upsample",
+             "gen_residual_scale", "disc_head_filters", "disc_stage_filters",
+             "disc_conv_filters", "disc_dense_units", "disc_spectral_norm", "gan_loss",
+             "content_loss", "r1_weight", "update_order", "ema_decay", "degradation",
+             "batch_size", "mixed_precision")
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """One path in one phase: its first step (tracing and compiling included) and a step
+    after that, in seconds."""
+    compile_seconds: float
+    step_seconds: float
+
+
+def cache_file() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "dcgan_sr" / "xla_auto.json"
+
+
+def cache_key(config: Config) -> str:
+    """This machine, these versions, and the settings that shape the step."""
+    import tensorflow as tf
+
+    what = {"cpu": cpu_features(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "step": {k: v for k, v in config.to_dict().items() if k in STEP_KEYS}}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def total_seconds(timings: dict[str, Timing], steps_left: dict[str, int]) -> float:
+    """Compile once and run the remaining steps, in each phase the run has left."""
+    return sum(timings[phase].compile_seconds + steps * timings[phase].step_seconds
+               for phase, steps in steps_left.items() if steps)
+
+
+def fastest(measured: dict[str, dict[str, Timing]], steps_left: dict[str, int]) -> str:
+    """The path (a key of `measured`: {path: {phase: Timing}}) that finishes first."""
+    return min(measured, key=lambda path: total_seconds(measured[path], steps_left))
+
+
+def steps_left(config: Config, step: int) -> dict[str, int]:
+    """Steps the run has left in each phase, from `step` on."""
+    warm_up = max(0, config.pretrain_steps - step)
+    return {"warm_up": warm_up, "adversarial": config.steps - max(step, config.pretrain_steps)}
+
+
+def measure(build: Callable[[bool], keras.Model], config: Config, phases: list[str],
+            clock=time.perf_counter) -> dict[str, dict[str, Timing]]:
+    """Time each path's train step in each phase: `build(jit_compile)` gives a compiled
+    GAN; its first step on a batch of the run's size counts as compiling, the next
+    TIMED_STEPS as stepping."""
+    hr = np.random.default_rng(0).integers(0, 256, (config.batch_size, 128, 128, 3), np.uint8)
+    measured = {}
+    for path, jit in PATHS.items():
+        gan = build(jit)
+        measured[path] = {}
+        for phase in phases:
+            gan.set_adversarial(phase == "adversarial")
+            start = clock()
+            gan.train_on_batch(hr)
+            compiled = clock()
+            for _ in range(TIMED_STEPS):
+                logs = gan.train_on_batch(hr, return_dict=True)
+            float(logs["g_loss"])  # wait for the step to finish
+            measured[path][phase] = Timing(compiled - start, (clock() - compiled) / TIMED_STEPS)
+    return measured
+
+
+def _read_cache(path: Path) -> dict:
+    try:
+        cached = json.loads(path.read_text())
+        return cached if isinstance(cached, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def choose_xla(config: Config, step: int, build: Callable[[bool], keras.Model]) -> bool:
+    """Whether this run's steps on this CPU should be compiled by XLA (see the module)."""
+    left = steps_left(config, step)
+    key, path = cache_key(config), cache_file()
+    cached = _read_cache(path)
+    entry = cached.get(key, {})
+    phases = [phase for phase, steps in left.items() if steps]
+    try:
+        measured = {p: {phase: Timing(**entry[p][phase]) for phase in phases} for p in PATHS}
+        source = f"timed earlier on this machine ({path})"
+    except (KeyError, TypeError):
+        measured = None
+    if measured is None:
+        if sum(left.values()) < MEASURE_MIN_STEPS:
+            log.info("--xla auto: tf.function (a run of %d steps is too short to time both paths; "
+                     "--xla on forces XLA)", sum(left.values()))
+            return False
+        log.info("--xla auto: timing tf.function and XLA on this CPU (%d steps of each, in each "
+                 "phase left; cached for the next run)", TIMED_STEPS + 1)
+        measured = measure(build, config, phases)
+        entry = {p: entry.get(p, {}) | {phase: dataclasses.asdict(t) for phase, t in timings.items()}
+                 for p, timings in measured.items()}  # phases timed before are kept
+        try:
+            write_atomic(path, lambda tmp: Path(tmp).write_text(
+                json.dumps(cached | {key: entry}, indent=1) + "\n"))
+        except OSError as error:
+            log.info("--xla auto: could not cache the timings in %s (%s)", path, error)
+        source = "timed now"
+    choice = fastest(measured, left)
+    described = ", ".join(
+        f"{p} {sum(t.step_seconds * left[ph] for ph, t in timings.items()) / sum(left.values()):.2f} s/step"
+        f" + {sum(t.compile_seconds for t in timings.values()):.0f} s to compile"
+        for p, timings in measured.items())
+    log.info("--xla auto: %s for the %d steps left (%s: %s)", "XLA" if PATHS[choice] else "tf.function",
+             sum(left.values()), source, described)
+    return PATHS[choice]
