@@ -106,3 +106,51 @@ def test_measure_times_each_path_and_phase_on_the_runs_batch(tiny_config):
     assert all(shape == (tiny_config.batch_size, 128, 128, 3) for g in built for shape in g.batches)
     # the clock: start 0, compiled 1, after the timed steps 2
     assert measured["function"]["warm_up"] == Timing(1, 1 / autotune.TIMED_STEPS)
+
+
+def test_a_path_that_does_not_compile_is_ruled_out_and_remembered(cache, tiny_config, monkeypatch, caplog):
+    """XLA on a CPU has no kernel for TensorFlow's bicubic resize (the presets' bicubic skip):
+    the run goes on with tf.function, says why, and the cache remembers it."""
+    import numpy as np
+
+    class FakeGAN:
+        def __init__(self, jit):
+            self.jit = jit
+
+        def set_adversarial(self, on):
+            pass
+
+        def train_on_batch(self, *batch, return_dict=False):
+            if self.jit:
+                raise ValueError("Detected unsupported operations on XLA_CPU_JIT: ResizeBicubic\nmore")
+            return {"g_loss": np.float32(0.0)}
+
+    config = long_config(tiny_config)
+    with caplog.at_level("INFO", logger="dcgan_sr"):
+        assert autotune.choose_xla(config, 0, build=FakeGAN) is False
+    assert "xla cannot run here: Detected unsupported operations on XLA_CPU_JIT: ResizeBicubic" in caplog.text
+    entry = json.loads(cache.read_text())[autotune.cache_key(config)]
+    assert entry["xla"].startswith("Detected unsupported") and "warm_up" in entry["function"]
+    monkeypatch.setattr(autotune, "measure", lambda *a: pytest.fail("measured again"))
+    assert autotune.choose_xla(config, 0, build=FakeGAN) is False
+
+
+def test_a_realistic_run_is_timed_on_lr_hr_pairs(tiny_config):
+    import dataclasses
+
+    seen = []
+
+    class FakeGAN:
+        def __init__(self, jit):
+            pass
+
+        def set_adversarial(self, on):
+            pass
+
+        def train_on_batch(self, *batch, return_dict=False):
+            seen.append([b.shape for b in batch])
+            return {"g_loss": 0.0}
+
+    config = dataclasses.replace(tiny_config, degradation="realistic")
+    autotune.measure(FakeGAN, config, ["adversarial"], clock=lambda: 0.0)
+    assert seen[0] == [(4, 32, 32, 3), (4, 128, 128, 3)]

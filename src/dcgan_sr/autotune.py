@@ -29,7 +29,9 @@ from typing import Callable
 import keras
 import numpy as np
 
+from dcgan_sr import data
 from dcgan_sr.config import Config
+from dcgan_sr.errors import first_line
 from dcgan_sr.io import write_atomic
 from dcgan_sr.runtime import cpu_features
 
@@ -75,9 +77,11 @@ def total_seconds(timings: dict[str, Timing], steps_left: dict[str, int]) -> flo
                for phase, steps in steps_left.items() if steps)
 
 
-def fastest(measured: dict[str, dict[str, Timing]], steps_left: dict[str, int]) -> str:
-    """The path (a key of `measured`: {path: {phase: Timing}}) that finishes first."""
-    return min(measured, key=lambda path: total_seconds(measured[path], steps_left))
+def fastest(measured: dict[str, dict[str, Timing] | str], steps_left: dict[str, int]) -> str:
+    """The path (a key of `measured`: {path: {phase: Timing}, or why it failed}) that
+    finishes first, of those that run."""
+    runs = [path for path, timings in measured.items() if not isinstance(timings, str)]
+    return min(runs, key=lambda path: total_seconds(measured[path], steps_left))
 
 
 def steps_left(config: Config, step: int) -> dict[str, int]:
@@ -87,24 +91,32 @@ def steps_left(config: Config, step: int) -> dict[str, int]:
 
 
 def measure(build: Callable[[bool], keras.Model], config: Config, phases: list[str],
-            clock=time.perf_counter) -> dict[str, dict[str, Timing]]:
+            clock=time.perf_counter) -> dict[str, dict[str, Timing] | str]:
     """Time each path's train step in each phase: `build(jit_compile)` gives a compiled
     GAN; its first step on a batch of the run's size counts as compiling, the next
-    TIMED_STEPS as stepping."""
-    hr = np.random.default_rng(0).integers(0, 256, (config.batch_size, 128, 128, 3), np.uint8)
-    measured = {}
+    TIMED_STEPS as stepping. A path that fails to compile gets the first line of its error
+    instead (XLA on a CPU has no kernel for some ops, TensorFlow's bicubic resize among them)."""
+    rng = np.random.default_rng(0)
+    hr = rng.integers(0, 256, (config.batch_size, 128, 128, 3), np.uint8)
+    lr = hr[:, ::4, ::4]  # (LR, HR) pairs, as a realistic run feeds them; else HR alone
+    batch = (data.to_model(lr.astype("float32")), data.to_model(hr.astype("float32"))) \
+        if config.degradation == "realistic" else (hr,)
+    measured: dict = {}
     for path, jit in PATHS.items():
         gan = build(jit)
         measured[path] = {}
-        for phase in phases:
-            gan.set_adversarial(phase == "adversarial")
-            start = clock()
-            gan.train_on_batch(hr)
-            compiled = clock()
-            for _ in range(TIMED_STEPS):
-                logs = gan.train_on_batch(hr, return_dict=True)
-            float(logs["g_loss"])  # wait for the step to finish
-            measured[path][phase] = Timing(compiled - start, (clock() - compiled) / TIMED_STEPS)
+        try:
+            for phase in phases:
+                gan.set_adversarial(phase == "adversarial")
+                start = clock()
+                gan.train_on_batch(*batch)
+                compiled = clock()
+                for _ in range(TIMED_STEPS):
+                    logs = gan.train_on_batch(*batch, return_dict=True)
+                float(logs["g_loss"])  # wait for the step to finish
+                measured[path][phase] = Timing(compiled - start, (clock() - compiled) / TIMED_STEPS)
+        except Exception as error:  # noqa: BLE001 - any failure to compile rules the path out
+            measured[path] = first_line(error)
     return measured
 
 
@@ -124,7 +136,8 @@ def choose_xla(config: Config, step: int, build: Callable[[bool], keras.Model]) 
     entry = cached.get(key, {})
     phases = [phase for phase, steps in left.items() if steps]
     try:
-        measured = {p: {phase: Timing(**entry[p][phase]) for phase in phases} for p in PATHS}
+        measured = {p: entry[p] if isinstance(entry[p], str) else
+                    {phase: Timing(**entry[p][phase]) for phase in phases} for p in PATHS}
         source = f"timed earlier on this machine ({path})"
     except (KeyError, TypeError):
         measured = None
@@ -136,7 +149,9 @@ def choose_xla(config: Config, step: int, build: Callable[[bool], keras.Model]) 
         log.info("--xla auto: timing tf.function and XLA on this CPU (%d steps of each, in each "
                  "phase left; cached for the next run)", TIMED_STEPS + 1)
         measured = measure(build, config, phases)
-        entry = {p: entry.get(p, {}) | {phase: dataclasses.asdict(t) for phase, t in timings.items()}
+        entry = {p: timings if isinstance(timings, str) else
+                 (entry.get(p) if isinstance(entry.get(p), dict) else {})
+                 | {phase: dataclasses.asdict(t) for phase, t in timings.items()}
                  for p, timings in measured.items()}  # phases timed before are kept
         try:
             write_atomic(path, lambda tmp: Path(tmp).write_text(
@@ -146,6 +161,7 @@ def choose_xla(config: Config, step: int, build: Callable[[bool], keras.Model]) 
         source = "timed now"
     choice = fastest(measured, left)
     described = ", ".join(
+        f"{p} cannot run here: {timings}" if isinstance(timings, str) else
         f"{p} {sum(t.step_seconds * left[ph] for ph, t in timings.items()) / sum(left.values()):.2f} s/step"
         f" + {sum(t.compile_seconds for t in timings.values()):.0f} s to compile"
         for p, timings in measured.items())
