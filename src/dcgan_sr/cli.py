@@ -80,6 +80,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-split", default="train",
                    help="images to train on: train (default), val, test, train+val or all")
     p.add_argument("--val-split", default="val", help="images to validate on (default val)")
+    p.add_argument("--keep-generators", action="store_true",
+                   help="also keep G at every checkpoint (generators/step_N.weights.h5), to "
+                        "choose the one to ship afterwards")
     _config_flags(p)
 
     p = commands.add_parser("evaluate", help="PSNR/SSIM of bilinear, bicubic and generators")
@@ -185,7 +188,8 @@ def _run(args) -> int:
         from dcgan_sr.train import train
         config = _config_from_args(args)
         summary = train(config, args.data, args.out, overwrite=args.overwrite,
-                        train_split=args.train_split, val_split=args.val_split)
+                        train_split=args.train_split, val_split=args.val_split,
+                        keep_generators=args.keep_generators)
         print(json.dumps(summary, indent=2))
         return 0
     if args.command == "evaluate":

@@ -229,18 +229,33 @@ def _versions() -> dict:
 
 def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: bool = False,
           train_split: str = "train", val_split: str = "val", verbose: bool = True,
-          callbacks: Sequence[keras.callbacks.Callback] = ()) -> dict:
+          callbacks: Sequence[keras.callbacks.Callback] = (), keep_generators: bool = False) -> dict:
     """Train (or resume) the run in `out_dir`; returns the summary written to summary.json.
 
     Trains on the `train_split` images of `data_dir` and validates on the first
     `config.val_images` of `val_split` (CelebA's official partition by default). With
     `verbose`, prints a line per epoch (`callbacks.TrainingLog`). `callbacks` are more
-    Keras callbacks, called after the run's own (each epoch ends at a checkpoint).
+    Keras callbacks, called after the run's own (each epoch ends at a checkpoint). With
+    `keep_generators`, G as exported is also kept at every checkpoint, as
+    `generators/step_<step>.weights.h5`, to choose from afterwards.
     """
     out, data_dir = Path(out_dir), Path(data_dir)
     with _run_lock(out):
-        return _train_locked(config, data_dir, out, overwrite, train_split, val_split, verbose,
-                             list(callbacks))
+        extra = [*callbacks, *([_KeepGenerators(out / "generators")] if keep_generators else [])]
+        return _train_locked(config, data_dir, out, overwrite, train_split, val_split, verbose, extra)
+
+
+class _KeepGenerators(keras.callbacks.Callback):
+    """G as exported (its EMA, if any) at the end of every epoch, i.e. at every checkpoint."""
+
+    def __init__(self, folder: Path):
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch, logs=None):
+        gan = self.model
+        with gan.averaged_generator() as generator:
+            _save_generator(generator, self.folder / f"step_{int(gan.step):07d}.weights.h5", gan.config)
 
 
 def _finished_summary(out: Path, config: Config) -> dict | None:
