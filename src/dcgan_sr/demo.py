@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_sr import arrays, data, degrade, plots
-from dcgan_sr.evaluate import format_table, interpolate, summarize, upscale_all
+from dcgan_sr.evaluate import face_metrics, format_table, interpolate, summarize, upscale_all
 from dcgan_sr.io import write_atomic
 from dcgan_sr.config import Config
 from dcgan_sr.presets import DEFAULT_PRESET, PRESETS, WEIGHTS_DIR, preset_files
@@ -72,7 +72,7 @@ def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo", runtime
     lr, hr = degrade.pairs(photos, "protocol")
     upscalers = {name: Upscaler(name, runtime=runtime) for name in PRESETS}
     upscaled = upscale_all(lr, upscalers)
-    result = summarize([(upscaled, hr)])
+    result = summarize([(upscaled, hr)], face_metrics())
 
     shown = slice(0, GRID_FACES)
     plots.comparison_grid(lr[shown], hr[shown], {k: v[shown] for k, v in upscaled.items()},

@@ -5,6 +5,7 @@ Each generator runs as users run it: through a `dcgan_sr.Upscaler`."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from dcgan_sr.errors import UserError
 from dcgan_sr.upscaler import Upscaler
 
 BATCH = 32
+
+log = logging.getLogger(__name__)
 
 
 def interpolate(lr: np.ndarray, method: str) -> np.ndarray:
@@ -32,8 +35,25 @@ def upscale_all(lr: np.ndarray, upscalers: dict[str, Upscaler]) -> dict[str, np.
             **{name: up.batch(lr) for name, up in upscalers.items()}}
 
 
-def summarize(batches) -> dict:
-    """Mean metrics per method over an iterable of (upscaled by method, hr) uint8 batches.
+def face_metrics() -> metrics.FaceMetrics | None:
+    """The identity and landmark metrics when dlib is installed (the [faces] extra), else
+    None, said once."""
+    global _FACES
+    if _FACES is None:
+        _FACES = metrics.FaceMetrics() if metrics.faces_available() else False
+        if not _FACES:
+            log.info("no identity or landmark distances: dlib is not installed "
+                     "(pip install -r requirements.txt, or pip install .[faces])")
+    return _FACES or None
+
+
+_FACES = None
+
+
+def summarize(batches, faces: metrics.FaceMetrics | None = None) -> dict:
+    """Mean metrics per method over an iterable of (upscaled by method, hr) uint8 batches;
+    with `faces`, also the identity and landmark distances and the share of faces dlib
+    takes for the same person (identity below metrics.SAME_PERSON).
 
     PSNR is capped at metrics.PSNR_CAP (identical images); a metric undefined for an image
     (the HF ratio of a flat HR) is left out of its mean, so the JSON stays valid."""
@@ -41,8 +61,12 @@ def summarize(batches) -> dict:
     n = 0
     for upscaled, hr in batches:
         n += len(hr)
+        face_scores = faces.scores(upscaled, hr) if faces else {}
         for name, sr in upscaled.items():
-            per_method.setdefault(name, []).append(metrics.per_image(sr, hr))
+            scores = metrics.per_image(sr, hr) | face_scores.get(name, {})
+            if "identity" in scores:
+                scores["same_person"] = (scores["identity"] < metrics.SAME_PERSON).astype(float)
+            per_method.setdefault(name, []).append(scores)
     result: dict = {"n_images": n}
     for name, scores in per_method.items():
         result[name] = {key: _mean(np.concatenate([s[key] for s in scores])) for key in scores[0]}
@@ -56,7 +80,8 @@ def _mean(values: np.ndarray) -> float | None:
 
 def evaluate_pairs(pairs, upscalers: dict[str, Upscaler]) -> dict:
     """Metrics over an iterable of (lr, hr) uint8 batches."""
-    return summarize((upscale_all(np.asarray(lr), upscalers), np.asarray(hr)) for lr, hr in pairs)
+    return summarize(((upscale_all(np.asarray(lr), upscalers), np.asarray(hr)) for lr, hr in pairs),
+                     face_metrics())
 
 
 def load_photos(data_dir: str | Path, split: str = "test", limit: int | None = None) -> list[np.ndarray]:
@@ -76,7 +101,7 @@ def evaluate_photos(photos: list[np.ndarray], upscalers: dict[str, Upscaler],
         for start in range(0, len(photos), BATCH):
             lr, hr = degrade.pairs(photos[start:start + BATCH], degradation, seed, start)
             yield upscale_all(lr, upscalers), hr
-    return summarize(batches())
+    return summarize(batches(), face_metrics())
 
 
 def evaluate(data_dir: str | Path, upscalers: dict[str, Upscaler], split: str = "test",
@@ -98,14 +123,19 @@ def robustness(data_dir: str | Path, upscalers: dict[str, Upscaler], split: str 
 
 
 def format_table(result: dict) -> str:
-    """A plain-text table of an evaluate() result, one row per method."""
+    """A plain-text table of an evaluate() result, one row per method (with the identity
+    and landmark distances when they were measured)."""
+    faces = "identity" in next(v for k, v in result.items() if k != "n_images")
     lines = [f"{'method':<10} {'PSNR RGB':>9} {'SSIM RGB':>9} {'PSNR Y':>8} {'SSIM Y':>8} {'HF ratio':>9}"
-             f"   ({result['n_images']} images, 4-px border crop)"]
+             + (f" {'identity':>9} {'same':>6} {'LM px':>6}" if faces else "")
+             + f"   ({result['n_images']} images, 4-px border crop)"]
     for name, row in result.items():
         if name != "n_images":
             lines.append(f"{name:<10} {_f(row['psnr_rgb'], 9, 2)} {_f(row['ssim_rgb'], 9, 4)} "
                          f"{_f(row['psnr_y'], 8, 2)} {_f(row['ssim_y'], 8, 4)} "
-                         f"{_f(row['hf_ratio'], 9, 3)}")
+                         f"{_f(row['hf_ratio'], 9, 3)}"
+                         + (f" {_f(row['identity'], 9, 3)} {_f(100 * row['same_person'], 5, 1)}%"
+                            f" {_f(row['landmarks'], 6, 2)}" if faces else ""))
     return "\n".join(lines)
 
 
@@ -114,19 +144,23 @@ def _f(value, width: int, digits: int) -> str:
 
 
 def format_robustness(table: dict, methods: list[str]) -> str:
-    """Markdown: one row per degradation; bicubic's PSNR, then each method's gain over it
-    (dB), SSIM and HF ratio."""
+    """Markdown: one row per degradation; bicubic's PSNR (and identity distance), then each
+    method's gain over it (dB), SSIM and HF ratio (and identity distance)."""
     n = next(iter(table.values()))["n_images"]
-    head = ["degradation", "bicubic PSNR"] + [f"`{m}` {k}" for m in methods
-                                              for k in ("ΔPSNR", "SSIM", "HF")]
+    faces = "identity" in next(iter(table.values()))["bicubic"]
+    keys = ("ΔPSNR", "SSIM", "HF") + (("ID",) if faces else ())
+    head = ["degradation", "bicubic PSNR"] + (["bicubic ID"] if faces else []) + [
+        f"`{m}` {k}" for m in methods for k in keys]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for name, result in table.items():
         bicubic = result["bicubic"]["psnr_rgb"]
-        cells = [name, f"{bicubic:.2f}"]
+        cells = [name, f"{bicubic:.2f}"] + ([f"{result['bicubic']['identity']:.3f}"] if faces else [])
         for m in methods:
             row = result[m]
             cells += [f"{row['psnr_rgb'] - bicubic:+.2f}", f"{row['ssim_rgb']:.4f}",
-                      f"{row['hf_ratio']:.3f}"]
+                      f"{row['hf_ratio']:.3f}"] + ([f"{row['identity']:.3f}"] if faces else [])
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append(f"\n{n} images; PSNR/SSIM on RGB with a 4-px border crop; ΔPSNR = method − bicubic.")
+    lines.append(f"\n{n} images; PSNR/SSIM on RGB with a 4-px border crop; ΔPSNR = method − bicubic"
+                 + ("; ID: identity distance (dlib's face descriptors of the result and of HR; "
+                    "lower is better, below 0.6 the same person)." if faces else "."))
     return "\n".join(lines)

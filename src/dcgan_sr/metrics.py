@@ -92,3 +92,67 @@ def per_image(sr, hr, crop: int = BORDER) -> dict[str, np.ndarray]:
     return {"psnr_rgb": psnr(sr, hr, crop), "ssim_rgb": ssim(sr, hr, crop),
             "psnr_y": psnr(sr, hr, crop, y=True), "ssim_y": ssim(sr, hr, crop, y=True),
             "hf_ratio": high_frequency_ratio(sr, hr, crop)}
+
+
+# --- faces: identity and geometry (dlib, the optional [faces] extra) ------------------
+# Each 128x128 face is scaled to FACE_SCALE x 128 (bicubic) for dlib. The face's box is found
+# on HR (dlib's HOG detector; the central box of an aligned crop where it finds none) and
+# used for SR too; 68 landmarks are placed on each image by the same predictor in that box,
+# and each image's 128-D descriptor (dlib's ResNet) is computed from its own landmarks.
+FACE_SCALE = 2
+SAME_PERSON = 0.6  # dlib's threshold on the descriptor distance
+
+
+def faces_available() -> bool:
+    from dcgan_sr.runtime import installed
+    return installed("dlib", "face_recognition_models")
+
+
+class FaceMetrics:
+    """Identity distance (L2 between dlib face descriptors of SR and HR; 0 for HR itself,
+    below 0.6 dlib deems the same person) and landmark distance (mean over 68 points, in
+    pixels of the 128x128 image), per image. Deterministic; models load once."""
+
+    def __init__(self):
+        import dlib
+        import face_recognition_models as models
+
+        self._detect = dlib.get_frontal_face_detector()
+        self._landmarks = dlib.shape_predictor(models.pose_predictor_model_location())
+        self._describe = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+        self._dlib = dlib
+
+    def _scaled(self, image: np.ndarray) -> np.ndarray:
+        from PIL import Image
+        h, w = image.shape[:2]
+        return np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize(
+            (w * FACE_SCALE, h * FACE_SCALE), Image.BICUBIC))
+
+    def box(self, hr: np.ndarray):
+        """The face's box on the scaled HR: the largest detection, else the central 70 %."""
+        scaled = self._scaled(hr)
+        found = list(self._detect(scaled, 0))
+        if found:
+            return max(found, key=lambda r: r.area())
+        h, w = scaled.shape[:2]
+        return self._dlib.rectangle(int(0.15 * w), int(0.15 * h), int(0.85 * w), int(0.85 * h))
+
+    def analyse(self, image: np.ndarray, box) -> tuple[np.ndarray, np.ndarray]:
+        """(128-D descriptor, 68 x 2 landmarks in pixels of the unscaled image)."""
+        scaled = self._scaled(image)
+        shape = self._landmarks(scaled, box)
+        points = np.array([(p.x, p.y) for p in shape.parts()], np.float64) / FACE_SCALE
+        return np.asarray(self._describe.compute_face_descriptor(scaled, shape)), points
+
+    def scores(self, upscaled: dict[str, np.ndarray], hr: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+        """{method: {"identity": per image, "landmarks": per image}} for one uint8 batch."""
+        boxes = [self.box(face) for face in hr]
+        truth = [self.analyse(face, box) for face, box in zip(hr, boxes)]
+        result = {}
+        for name, batch in upscaled.items():
+            found = [self.analyse(face, box) for face, box in zip(batch, boxes)]
+            result[name] = {
+                "identity": np.array([np.linalg.norm(d - t[0]) for (d, _), t in zip(found, truth)]),
+                "landmarks": np.array([np.linalg.norm(p - t[1], axis=1).mean()
+                                       for (_, p), t in zip(found, truth)])}
+        return result
