@@ -152,3 +152,36 @@ def test_subset_copies_the_listed_images_and_refuses_what_it_cannot(tmp_path, sa
     assert_one_line_error(cli("subset", "--data", tmp_path / "celeba", "--list", listed, "--out",
                               tmp_path / "other"), "image_id")
     assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize("content", ["image_id,part\n000001.jpg,0\n", "image_id,partition\n000001.jpg,x\n",
+                                     "image_id,partition\n000001.jpg,7\n",
+                                     "image_id,partition\n000001.jpg\n"])
+def test_a_malformed_partition_file_is_one_line_naming_it(tmp_path, sample_files, cli, content):
+    from conftest import assert_one_line_error
+
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    shutil.copy(sample_files[0], folder)
+    (folder / data.PARTITION_FILE).write_text(content)
+    with pytest.raises(UserError, match="list_eval_partition.csv: not CelebA's partition file"):
+        data.split_files(data.find_images(folder), "test", folder)
+    assert_one_line_error(cli("evaluate", "--data", folder), "list_eval_partition.csv", "delete it")
+
+
+@pytest.mark.parametrize("damage", ["[]", "{not json", '{"splits": [1]}', '{"source": "x"}'])
+def test_a_damaged_prepared_json_is_one_line_for_train_and_prepare_repairs_it(tmp_path, celeba_dir, cli,
+                                                                           tiny_config, damage):
+    from conftest import assert_one_line_error
+
+    out = tmp_path / "prepared"
+    assert cli("prepare", "--data", celeba_dir, "--out", out).returncode == 0
+    (out / arrays.MANIFEST).write_text(damage)
+    tiny_config.save(tmp_path / "tiny.json")
+    assert_one_line_error(cli("train", "--data", out, "--out", tmp_path / "run", "--config",
+                              tmp_path / "tiny.json", "--steps", "2", "--pretrain-steps", "0"),
+                          "prepared.json is damaged", "dcgan-sr prepare")
+    repaired = cli("prepare", "--data", celeba_dir, "--out", out)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "writing it anew" in repaired.stderr
+    assert set(arrays.manifest_splits(out)) >= {"train"}

@@ -109,3 +109,14 @@ def test_network_down_is_one_line_and_leaves_nothing(tmp_path):
     assert "could not download" in result.stderr and "Traceback" not in result.stderr
     assert "secret-key-123" not in result.stderr + result.stdout
     assert not any(tmp_path.glob("*celeba*"))
+
+
+def test_the_current_folder_as_destination(tmp_path, sample_files, monkeypatch):
+    """`dcgan-sr download --dest .` in an empty folder unpacks there (it raised ValueError:
+    '.' has an empty name)."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    download.download_celeba(".", api=FakeKaggle(make_zip(kaggle_layout(sample_files))))
+    assert download.count_images(here) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]

@@ -75,3 +75,35 @@ def test_a_flat_image_keeps_the_means_finite_and_the_json_valid():
 def test_limit_below_one_is_a_user_error(sample_dir):
     with pytest.raises(UserError, match="--limit must be at least 1"):
         evaluate(sample_dir, {}, limit=-1)
+
+
+def test_the_default_is_chosen_by_psnr_against_bicubic_then_identity():
+    from dcgan_sr.evaluate import choose_default, format_choice
+
+    def row(psnr, identity):
+        return {"psnr_rgb": psnr, "identity": identity}
+
+    table = {"protocol": {"n_images": 3, "bicubic": row(25.0, 0.45), "sharp": row(28.0, 0.30),
+                          "safe": row(27.0, 0.40), "safer": row(26.0, 0.42)},
+             "nearest": {"n_images": 3, "bicubic": row(24.0, 0.50), "sharp": row(21.0, 0.35),
+                         "safe": row(25.0, 0.46), "safer": row(24.5, 0.42)}}
+    choice, reasons = choose_default(table, ["sharp", "safe", "safer"])
+    assert choice == "safer"  # "sharp" keeps identity best but falls below bicubic on nearest
+    assert reasons["sharp"] == "below bicubic in PSNR on nearest"
+    assert reasons["safe"] == "never below bicubic; mean identity distance 0.430"
+    assert "): safer" in format_choice(table, ["sharp", "safe", "safer"]).splitlines()[0]
+    assert choose_default(table, ["sharp"])[0] is None
+
+
+def test_the_robustness_table_of_flat_faces_prints_na_not_a_traceback(tmp_path, cli):
+    """Single-colour faces have no high frequencies: their HF ratio is undefined, in the
+    table form too (the JSON form already wrote null)."""
+    from PIL import Image
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    for i, colour in enumerate([(90, 90, 90), (200, 30, 30)]):
+        Image.new("RGB", (178, 218), colour).save(folder / f"flat{i}.png")
+    done = cli("evaluate", "--data", folder, "--split", "all", "--degradation", "all")
+    assert done.returncode == 0, done.stderr
+    assert "| protocol |" in done.stdout and "n/a" in done.stdout

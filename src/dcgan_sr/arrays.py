@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from dcgan_sr import data, degrade
-from dcgan_sr.errors import UserError
+from dcgan_sr.errors import UserError, first_line
 from dcgan_sr.io import write_atomic
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,11 @@ def prepare(data_dir: str | Path, out_dir: str | Path, chunk: int = 2048,
     data_dir, out = Path(data_dir), Path(out_dir)
     files = data.find_images(data_dir)
     out.mkdir(parents=True, exist_ok=True)
-    previous = json.loads((out / MANIFEST).read_text())["splits"] if is_prepared(out) else {}
+    try:
+        previous = manifest_splits(out) if is_prepared(out) else {}
+    except UserError as damaged:  # prepare is the command that repairs it
+        log.info("%s; writing it anew", damaged)
+        previous = {}
     manifest = {"source": str(data_dir), "hr_size": data.HR_SIZE, "splits": {}}
     for split in data.SPLITS:
         split_files = data.split_files(files, split, data_dir)
@@ -133,10 +137,24 @@ def is_prepared(folder: str | Path) -> bool:
     return (Path(folder) / MANIFEST).is_file()
 
 
+def manifest_splits(folder: str | Path) -> dict:
+    """prepared.json's entry per split ({split: {"images": N, ...}}), or a UserError that
+    says how to repair a damaged one."""
+    path = Path(folder) / MANIFEST
+    try:
+        splits = json.loads(path.read_text())["splits"]
+        if not isinstance(splits, dict) or not all(isinstance(v, dict) for v in splits.values()):
+            raise ValueError("no split entries")
+        return splits
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is damaged ({first_line(error)}); run `dcgan-sr prepare --data "
+                        f"<CelebA folder> --out {folder}` again to repair it") from None
+
+
 def tfrecord_shards(folder: str | Path, split: str) -> int:
     """How many TFRecord files a prepared folder holds for `split` (0: none)."""
-    entry = json.loads((Path(folder) / MANIFEST).read_text())["splits"].get(split, {})
-    return entry.get("tfrecord_shards", 0)
+    shards = manifest_splits(folder).get(split, {}).get("tfrecord_shards", 0)
+    return shards if isinstance(shards, int) and shards >= 0 else 0
 
 
 def load_prepared(folder: str | Path, split: str) -> np.ndarray:

@@ -271,6 +271,8 @@ def _evaluate(args) -> int:
                                     progress=lambda m: print(m, file=sys.stderr))
         print(json.dumps(table, indent=2) if args.json
               else evaluate.format_robustness(table, list(upscalers)))
+        if not args.json and "identity" in next(iter(table.values()))["bicubic"]:
+            print("\n" + evaluate.format_choice(table, list(upscalers)))
         return 0
     result = evaluate.evaluate(args.data, upscalers, args.split, args.limit, args.degradation,
                                args.seed)

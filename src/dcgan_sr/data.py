@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dcgan_sr.errors import UserError
+from dcgan_sr.errors import UserError, first_line
 from dcgan_sr.io import write_atomic
 
 if TYPE_CHECKING:
@@ -61,10 +61,20 @@ def _partition_table(root: Path) -> dict[str, str] | None:
     for folder in (root, *root.parents[:2]):
         table_path = folder / PARTITION_FILE
         if table_path.is_file():
-            with open(table_path, newline="") as handle:
-                rows = csv.DictReader(handle)
-                return {row["image_id"]: SPLITS[int(row["partition"])] for row in rows}
+            return _read_partition(table_path)
     return None
+
+
+def _read_partition(path: Path) -> dict[str, str]:
+    """file name -> split, from a CSV of image_id,partition (0 train, 1 val, 2 test)."""
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return {row["image_id"]: SPLITS[int(row["partition"])] for row in rows}
+    except (KeyError, ValueError, IndexError, TypeError, UnicodeDecodeError, csv.Error) as error:
+        raise UserError(f"{path}: not CelebA's partition file ({type(error).__name__}: "
+                        f"{first_line(error)}); it needs an image_id and a partition (0, 1 or 2) "
+                        "column: fix it, or delete it to split by file number") from None
 
 
 def split_of_number(number: int) -> str:

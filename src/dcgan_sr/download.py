@@ -87,7 +87,7 @@ def download_celeba(dest: str | Path = "data/celeba", dataset: str = DATASET,
 
     Does nothing when `dest` already holds all 202,599 images.
     """
-    dest = Path(dest)
+    dest = Path(dest).absolute()  # "." has no name to put the partial folder beside
     if count_images(dest) >= CELEBA_IMAGES:
         print(f"{dest} already holds all {CELEBA_IMAGES:,} CelebA images; nothing to do")
         return dest

@@ -143,6 +143,36 @@ def _f(value, width: int, digits: int) -> str:
     return f"{'n/a':>{width}}" if value is None or not math.isfinite(value) else f"{value:>{width}.{digits}f}"
 
 
+def choose_default(table: dict, candidates: list[str]) -> tuple[str | None, dict[str, str]]:
+    """The rule the default preset is chosen by, from a robustness table ({degradation:
+    evaluate result} with identity distances): of the candidates never below bicubic in
+    PSNR on any degradation, the one with the lowest identity distance averaged over the
+    degradations. Returns the choice (None when no candidate qualifies) and a reason per
+    candidate."""
+    reasons, qualified = {}, {}
+    for name in candidates:
+        below = [d for d, result in table.items()
+                 if result[name]["psnr_rgb"] < result["bicubic"]["psnr_rgb"]]
+        identity = float(np.mean([result[name]["identity"] for result in table.values()]))
+        if below:
+            reasons[name] = f"below bicubic in PSNR on {', '.join(below)}"
+        else:
+            qualified[name] = identity
+            reasons[name] = f"never below bicubic; mean identity distance {identity:.3f}"
+    choice = min(qualified, key=qualified.get) if qualified else None
+    return choice, reasons
+
+
+def format_choice(table: dict, candidates: list[str]) -> str:
+    """The rule's verdict on a robustness table, a line per candidate."""
+    choice, reasons = choose_default(table, candidates)
+    bicubic = float(np.mean([result["bicubic"]["identity"] for result in table.values()]))
+    lines = ["Default by the rule (never below bicubic in PSNR on any degradation, then the "
+             f"lowest mean identity distance; bicubic's {bicubic:.3f}): {choice or 'none qualifies'}"]
+    lines += [f"  {name}: {why}" for name, why in reasons.items()]
+    return "\n".join(lines)
+
+
 def format_robustness(table: dict, methods: list[str]) -> str:
     """Markdown: one row per degradation; bicubic's PSNR (and identity distance), then each
     method's gain over it (dB), SSIM and HF ratio (and identity distance)."""
@@ -154,11 +184,11 @@ def format_robustness(table: dict, methods: list[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for name, result in table.items():
         bicubic = result["bicubic"]["psnr_rgb"]
-        cells = [name, f"{bicubic:.2f}"] + ([f"{result['bicubic']['identity']:.3f}"] if faces else [])
+        cells = [name, f"{bicubic:.2f}"] + ([_f(result["bicubic"]["identity"], 0, 3)] if faces else [])
         for m in methods:
             row = result[m]
-            cells += [f"{row['psnr_rgb'] - bicubic:+.2f}", f"{row['ssim_rgb']:.4f}",
-                      f"{row['hf_ratio']:.3f}"] + ([f"{row['identity']:.3f}"] if faces else [])
+            cells += [f"{row['psnr_rgb'] - bicubic:+.2f}", _f(row["ssim_rgb"], 0, 4),
+                      _f(row["hf_ratio"], 0, 3)] + ([_f(row["identity"], 0, 3)] if faces else [])
         lines.append("| " + " | ".join(cells) + " |")
     lines.append(f"\n{n} images; PSNR/SSIM on RGB with a 4-px border crop; ΔPSNR = method − bicubic"
                  + ("; ID: identity distance (dlib's face descriptors of the result and of HR; "

@@ -43,8 +43,7 @@ class Upscaler:
         `runtime`: auto, keras or onnxruntime (`self.runtime` says which one runs)."""
         if tile < 16:
             raise ValueError("tile must be at least 16 input pixels")
-        if not outscale > 0:
-            raise ValueError("outscale must be a positive number")
+        _check_outscale(outscale)
         self.generator = weights if isinstance(weights, keras.Model) else load_generator(weights)
         self.tile, self.outscale = tile, outscale
         self.runtime = inference.choose(runtime)
@@ -52,6 +51,8 @@ class Upscaler:
 
     def __call__(self, image, outscale: float | None = None):
         """The upscaled image, of the kind given: PIL -> PIL, array -> array, path -> PIL."""
+        if outscale is not None:
+            _check_outscale(outscale)
         if isinstance(image, (str, Path)):  # read as `dcgan-sr upscale` reads files
             return Image.fromarray(self._upscale(read_image(Path(image))[0], outscale))
         if isinstance(image, Image.Image):
@@ -65,6 +66,8 @@ class Upscaler:
     def batch(self, images, outscale: float | None = None):
         """Each image upscaled: a list gives a list, a uint8 N x H x W x 3 array an array.
         RGB images of one size, up to `tile`, go through the network BATCH at a time."""
+        if outscale is not None:
+            _check_outscale(outscale)
         as_array = isinstance(images, np.ndarray) and images.ndim == 4
         arrays = images if as_array else [
             None if isinstance(i, (str, Path, Image.Image)) else np.asarray(i) for i in images]
@@ -92,9 +95,20 @@ class Upscaler:
         return self._rescale(rgb, outscale)
 
     def _rescale(self, image: np.ndarray, outscale: float | None) -> np.ndarray:
-        outscale = self.outscale if outscale is None else outscale
+        outscale = self.outscale if outscale is None else float(outscale)
         if outscale == SCALE:
             return image
         h, w = image.shape[0] // SCALE, image.shape[1] // SCALE
         size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
         return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+
+
+def _check_outscale(outscale) -> float:
+    """A finite positive number, or ValueError (in the constructor and on every call,
+    before the network runs)."""
+    import math
+    import numbers
+    if isinstance(outscale, bool) or not isinstance(outscale, numbers.Real) \
+            or not math.isfinite(outscale) or outscale <= 0:
+        raise ValueError(f"outscale must be a finite positive number, got {outscale!r}")
+    return float(outscale)
