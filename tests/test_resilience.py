@@ -123,3 +123,19 @@ def test_an_ignored_ctrl_c_stays_ignored():
             assert not request.requested
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_sigterm_saves_a_checkpoint_says_so_and_exits_143(tmp_path, celeba_dir, tiny_config):
+    """A scheduler's or `kill`'s polite stop is answered like Ctrl-C (it ended the run with
+    no message and no checkpoint)."""
+    config = dataclasses.replace(tiny_config, steps=400, pretrain_steps=10, checkpoint_every=EVERY)
+    out = tmp_path / "run"
+    proc, log = start(tmp_path, celeba_dir, config, out)
+    wait_for_checkpoint_after(out, 0, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143, output(log)
+    text = output(log)
+    assert "Traceback" not in text and "stopping after this step" in text
+    match = re.search(r"interrupted at step (\d+); checkpoint saved in .*Run the same command again", text)
+    assert match, text
+    assert latest_step(out) == int(match.group(1))

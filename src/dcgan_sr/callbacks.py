@@ -121,32 +121,42 @@ class Checkpoints:
 
 
 class StopRequest:
-    """While active, Ctrl-C (SIGINT) only sets `requested`, for CheckpointEvery to answer
-    between two steps: a KeyboardInterrupt raised in the middle of TensorFlow's work (while
-    it traces a step, say) can leave it unable to save, or crash the process. A second
-    Ctrl-C interrupts at once. Changes nothing outside the main thread, or where SIGINT is
-    ignored (a background job)."""
+    """While active, Ctrl-C (SIGINT) and SIGTERM (a scheduler's or `kill`'s polite stop) only
+    set `requested`, for CheckpointEvery to answer between two steps: an exception raised in
+    the middle of TensorFlow's work (while it traces a step, say) can leave it unable to
+    save, or crash the process. A second Ctrl-C interrupts at once. Changes nothing outside
+    the main thread, or for a signal that is ignored (SIGINT in a background job)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self.signal = None
+        self._previous: dict = {}
 
     def __enter__(self):
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
-            self._previous = signal.signal(signal.SIGINT, self._request)
+        if threading.current_thread() is threading.main_thread():
+            for number in self.SIGNALS:
+                if signal.getsignal(number) is not signal.SIG_IGN:
+                    self._previous[number] = signal.signal(number, self._request)
         return self
 
     def __exit__(self, *exc_info):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for number, previous in self._previous.items():
+            signal.signal(number, previous)
+        self._previous = {}
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signal or signal.SIGINT)
 
     def _request(self, signum, frame):
-        self.requested = True
-        previous = signal.default_int_handler if self._previous is None else self._previous
-        signal.signal(signal.SIGINT, previous)
-        os.write(2, b"dcgan-sr: stopping after this step (Ctrl-C again to stop at once)\n")
+        self.requested, self.signal = True, signum
+        if signum == signal.SIGINT:  # a second Ctrl-C: at once
+            previous = self._previous.get(signum)
+            signal.signal(signum, signal.default_int_handler if previous is None else previous)
+        name = "Ctrl-C again" if signum == signal.SIGINT else "Ctrl-C"
+        os.write(2, f"dcgan-sr: stopping after this step ({name} to stop at once)\n".encode())
 
 
 class CheckpointEvery(keras.callbacks.Callback):
@@ -189,7 +199,7 @@ class CheckpointEvery(keras.callbacks.Callback):
         if interrupted:
             raise TrainingInterrupted(
                 f"interrupted at step {self.step}; checkpoint saved in {self.checkpoints.folder}."
-                " Run the same command again to resume")
+                " Run the same command again to resume", self.stop_request.exit_code)
         if self.step >= self.stop_at:
             self.model.stop_training = True
 

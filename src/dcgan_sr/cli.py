@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except TrainingInterrupted as error:
         print(f"dcgan-sr: {error}", file=sys.stderr)
-        return 130
+        return error.exit_code
     except WorkerLost as error:
         print(f"dcgan-sr: error: {error}", file=sys.stderr, flush=True)
         # Not a normal exit: JAX's shutdown would wait for the lost worker, then abort.

@@ -1,5 +1,6 @@
 """The exceptions the CLI turns into one line (UserError: exit code 2; TrainingInterrupted:
-exit code 130; WorkerLost: exit code 1), and the first line of any error, for such messages."""
+128 + the signal, 130 for Ctrl-C and 143 for SIGTERM; WorkerLost: exit code 1), and the
+first line of any error, for such messages."""
 
 
 class UserError(Exception):
@@ -10,7 +11,12 @@ class UserError(Exception):
 
 
 class TrainingInterrupted(Exception):
-    """Ctrl-C during training; the same command resumes from the checkpoint it names."""
+    """Ctrl-C or SIGTERM during training; the same command resumes from the checkpoint it
+    names. `exit_code` is the shell's for the signal."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class WorkerLost(Exception):
