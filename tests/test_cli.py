@@ -109,3 +109,13 @@ def test_upscale_to_an_out_that_is_a_file_is_one_line(cli, tmp_path, tiny_weight
     (tmp_path / "out").write_text("taken")
     result = cli("upscale", tmp_path / "a.png", "--out", tmp_path / "out", "--weights", tiny_weights)
     assert_one_line_error(result, str(tmp_path / "out"), code=1)
+
+
+def test_a_network_too_large_for_memory_is_one_line(tmp_path, sample_dir, cli):
+    """--gen-res-filters 200000 asks for a 360-billion-weight convolution: out of memory is
+    said in one line with what to lower (it was TensorFlow's ResourceExhaustedError)."""
+    from conftest import assert_one_line_error
+
+    assert_one_line_error(cli("train", "--data", sample_dir, "--out", tmp_path / "run", "--train-split",
+                              "all", "--gen-res-filters", "200000", "--steps", "2", "--batch-size", "4"),
+                          "out of memory", "--batch-size", code=1)

@@ -302,6 +302,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dcgan-sr: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - out of memory is the one more we can explain
+        if not _out_of_memory(error):
+            raise
+        print(f"dcgan-sr: error: out of memory ({type(error).__name__}): the networks or the batch "
+              "are too large for this machine; lower --batch-size or the --gen-*/--disc-* widths",
+              file=sys.stderr)
+        return 1
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """MemoryError, or a backend's: TensorFlow's ResourceExhaustedError, XLA's RESOURCE_EXHAUSTED."""
+    return isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError" \
+        or "RESOURCE_EXHAUSTED" in str(error)[:200]
 
 
 if __name__ == "__main__":
