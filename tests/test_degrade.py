@@ -132,3 +132,23 @@ def test_degraded_batches_are_reproducible_model_range_pairs(photos):
     assert np.array_equal(lr, second[1][0]) and np.array_equal(hr, second[1][1])
     first.on_epoch_end()
     assert not np.array_equal(first[1][0], lr)  # a new epoch draws anew
+
+
+def test_nearest_cv_samples_like_opencv_half_a_pixel_from_pillow():
+    """cv2.resize(..., INTER_NEAREST) takes source pixel floor(i * 178 / 32) for output i;
+    Pillow's NEAREST the one under the output pixel's centre, floor((i + 0.5) * 178 / 32)."""
+    import numpy as np
+
+    from dcgan_sr import degrade
+
+    window = np.zeros((178, 178, 3), np.uint8)
+    window[..., 0] = np.arange(178)[:, None]  # each pixel says its row and column
+    window[..., 1] = np.arange(178)[None, :]
+    lr = degrade.nearest_opencv(window, 32)
+    expected = np.floor(np.arange(32) * 178 / 32).astype(int)
+    assert np.array_equal(lr[:, 0, 0], expected) and np.array_equal(lr[0, :, 1], expected)
+    pillow = degrade.resize(window, 32, "nearest")
+    assert np.array_equal(pillow[:, 0, 0], np.floor((np.arange(32) + 0.5) * 178 / 32).astype(int))
+    photo = np.concatenate([np.zeros((20, 178, 3), np.uint8), window, np.zeros((20, 178, 3), np.uint8)])
+    named_lr, _ = degrade.named(photo, "nearest_cv", np.random.default_rng(0))
+    assert np.array_equal(named_lr, lr)

@@ -11,7 +11,10 @@ aligned images, all 178 columns and rows 20-197), uint8 RGB.
   protocol        HR resized to 32x32, antialiased bicubic: the benchmark, what mse/gan learn
   bilinear_noaa   the window straight to 32x32, bilinear *without* antialiasing (how the seed
                   made its LR: TensorFlow's default resize, half-pixel centres)
-  nearest         the window straight to 32x32, nearest neighbour
+  nearest         the window straight to 32x32, nearest neighbour (Pillow's: the source
+                  pixel under each output pixel's centre)
+  nearest_cv      the same the OpenCV way (cv2.INTER_NEAREST: the source pixel under each
+                  output pixel's top-left corner, half a pixel from Pillow's)
   jpeg            protocol, then JPEG at quality 40
   blur_noise      HR blurred (Gaussian, sigma 1 HR pixel), protocol, then Gaussian noise of
                   sigma 4 grey levels per channel, rounded
@@ -48,7 +51,7 @@ from dcgan_sr.pixels import to_rgb
 
 # The realistic mix keeps a window at its own resolution up to this side (CelebA: 178).
 MAX_WINDOW = 256
-NAMED = ("protocol", "bilinear_noaa", "nearest", "jpeg", "blur_noise", "misaligned",
+NAMED = ("protocol", "bilinear_noaa", "nearest", "nearest_cv", "jpeg", "blur_noise", "misaligned",
          "naive_jpeg")
 # Parameters of the named degradations, as the README states them.
 JPEG_QUALITY = 40
@@ -161,6 +164,14 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
         return np.asarray(decoded.convert("RGB"))
 
 
+def nearest_opencv(image: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour resize to size x size as OpenCV's INTER_NEAREST does it: output
+    pixel i takes source pixel floor(i * scale), with no half-pixel centring."""
+    rows = np.minimum((np.arange(size) * (image.shape[0] / size)).astype(int), image.shape[0] - 1)
+    cols = np.minimum((np.arange(size) * (image.shape[1] / size)).astype(int), image.shape[1] - 1)
+    return image[rows][:, cols]
+
+
 def misaligned_window(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A square window zoomed in by up to MISALIGN_ZOOM and moved by up to MISALIGN_SHIFT
     of the face's side each way, kept inside the photo."""
@@ -186,6 +197,8 @@ def named(photo: np.ndarray, name: str, rng: np.random.Generator) -> tuple[np.nd
         lr = resize(window, LR_SIZE, "bilinear_noaa")
     elif name == "nearest":
         lr = resize(window, LR_SIZE, "nearest")
+    elif name == "nearest_cv":
+        lr = nearest_opencv(window, LR_SIZE)
     elif name == "jpeg":
         lr = jpeg(lr_from_hr(hr), JPEG_QUALITY)
     elif name == "blur_noise":
