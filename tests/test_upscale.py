@@ -182,3 +182,33 @@ def test_an_output_path_that_is_a_file_fails_before_any_work(tmp_path, generator
     with pytest.raises(OSError):
         upscale_files(Upscaler(generator), [tmp_path / "a.jpg"], tmp_path / "out", say=lambda _: None)
     assert (tmp_path / "out").read_text() == "a user's file"
+
+
+def test_an_output_too_large_for_its_format_fails_that_file_alone(tmp_path, generator):
+    """WebP holds at most 16,383 pixels a side, JPEG 65,500: such a file is refused by name
+    before any work, and the rest of the batch goes on (WebP's ValueError stopped it)."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    Image.fromarray(np.zeros((8, 4100, 3), np.uint8)).save(inputs / "a_wide.png")  # 16,400 px out
+    Image.fromarray(random_image((20, 24, 3))).save(inputs / "b_face.png")
+    lines = []
+    report = upscale_files(Upscaler(generator), [inputs], tmp_path / "out", ext="webp", say=lines.append)
+    assert [p.name for p in report.written] == ["b_face.webp"]
+    assert len(report.failed) == 1 and "a_wide.png: the output, 16400x32, is over WEBP's 16,383-pixel " \
+        "limit; use --ext png" in report.failed[0]
+    wide_jpeg = upscale_files(Upscaler(generator, outscale=16), [inputs / "a_wide.png"], tmp_path / "jpg",
+                              ext="jpg", say=lines.append)
+    assert "over JPG's 65,500-pixel limit" in wide_jpeg.failed[0] and not wide_jpeg.written
+
+
+def test_the_collision_message_suggests_recursive_only_without_it(tmp_path, generator):
+    inputs = tmp_path / "in"
+    (inputs / "x").mkdir(parents=True)
+    for where in (inputs, inputs / "x"):
+        Image.fromarray(random_image((20, 24, 3))).save(where / "face.png")
+    flat = upscale_files(Upscaler(generator), [inputs / "face.png", inputs / "x" / "face.png"],
+                         tmp_path / "out", say=lambda _: None)
+    assert "pass --recursive" in flat.failed[0]
+    named = upscale_files(Upscaler(generator), [inputs / "face.png", inputs / "x" / "face.png"],
+                          tmp_path / "out2", recursive=True, say=lambda _: None)
+    assert named.failed and "--recursive" not in named.failed[0]

@@ -119,6 +119,17 @@ OUTPUTS_MANIFEST = ".dcgan-sr-outputs.json"
 FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
 
 
+# The largest side each output format can hold (Pillow's WebP and JPEG encoders).
+MAX_SIDE = {"webp": 16_383, "jpg": 65_500}
+
+
+def output_size(width: int, height: int, outscale: float) -> tuple[int, int]:
+    """The size `Upscaler` gives a width x height image at `outscale`."""
+    if outscale == 4:
+        return 4 * width, 4 * height
+    return max(1, round(width * outscale)), max(1, round(height * outscale))
+
+
 def save_image(image: np.ndarray, path: Path, ext: str) -> str | None:
     """Write `image` in the format of `ext`; a note when the format cannot keep its alpha."""
     picture, note = Image.fromarray(image), None
@@ -172,8 +183,8 @@ def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
             report.failed.append(f"{path}: output {target} would overwrite an input; choose another --out")
         elif target in claimed:
             report.failed.append(f"{path}: output {target} is already the output of "
-                                 f"{claimed[target]}; rename one, or pass --recursive to keep "
-                                 "folders apart")
+                                 f"{claimed[target]}; rename one"
+                                 + ("" if recursive else ", or pass --recursive to keep folders apart"))
         elif target.exists() and not overwrite:
             report.skipped.append(target)
             if not progress:
@@ -189,6 +200,13 @@ def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
                 report.failed.append(f"{path}: {error}")
             else:
                 claimed[target] = path
+                size = output_size(image.shape[1], image.shape[0], upscaler.outscale)
+                if max(size) > MAX_SIDE.get(ext, max(size)):
+                    report.failed.append(
+                        f"{path}: the output, {size[0]}x{size[1]}, is over {ext.upper()}'s "
+                        f"{MAX_SIDE[ext]:,}-pixel limit; use --ext png, or a smaller --outscale")
+                    say(f"error: {report.failed[-1]}")
+                    continue
                 sr = upscaler(image)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 notes = [n for n in (note, save_image(sr, target, ext)) if n]
