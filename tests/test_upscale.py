@@ -212,3 +212,27 @@ def test_the_collision_message_suggests_recursive_only_without_it(tmp_path, gene
     named = upscale_files(Upscaler(generator), [inputs / "face.png", inputs / "x" / "face.png"],
                           tmp_path / "out2", recursive=True, say=lambda _: None)
     assert named.failed and "--recursive" not in named.failed[0]
+
+
+@pytest.mark.parametrize("mode, colour, expected, alpha", [
+    ("LAB", (136, 209, 198), (250, 2, 4), False),     # L 53, a 81, b 70: red, and no alpha
+    ("HSV", (0, 255, 255), (255, 0, 0), False),
+    ("YCbCr", (76, 85, 255), (254, 0, 0), False),
+    ("CMYK", (0, 255, 255, 0), (255, 0, 0), False),
+    ("RGBX", (255, 0, 0, 0), (255, 0, 0), False),
+    ("1", 1, (255, 255, 255), False),
+    ("LA", (100, 128), (100, 100, 100), True),
+    ("La", (100, 128), (199, 199, 199), True),          # premultiplied: 100 / 128 * 255
+    ("RGBa", (100, 50, 20, 128), (199, 99, 39), True),
+    ("PA", None, (0, 0, 0), True),
+])
+def test_every_colour_mode_family_is_converted_deliberately(mode, colour, expected, alpha):
+    """Each Pillow mode family gives the right colours, and transparency only where the mode
+    has it (a LAB image came back RGBA, its colour channel taken for alpha)."""
+    from dcgan_sr.pixels import to_array, to_rgb
+
+    image = Image.new(mode, (4, 4), colour) if colour is not None else Image.new(mode, (4, 4))
+    array, _ = to_array(image)
+    assert array.shape == ((4, 4, 4) if alpha else (4, 4, 3)), array.shape
+    assert np.abs(array[0, 0, :3].astype(int) - expected).max() <= 2, array[0, 0]
+    assert to_rgb(image)[0].shape == (4, 4, 3)

@@ -6,7 +6,9 @@ evaluation and upscaling.
   32-bit float is taken as [0, 1] when its maximum is at most 1, else as [0, 255];
 * greyscale stays greyscale and transparency is kept (`to_array`, for upscaling), or
   both are made plain RGB, transparency put on white (`to_rgb`, for training);
-* anything else (L, P, CMYK, LA, ...) goes through Pillow's own conversion.
+* anything else (P, CMYK, LAB, HSV, YCbCr, 1, RGBX, ...) goes through Pillow's own
+  conversion to RGB; only the modes of ALPHA_MODES (and images with a transparency
+  colour) carry transparency.
 
 Each returns a note for the user when it had to change something.
 """
@@ -17,6 +19,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+# The modes whose last band is transparency ("a": premultiplied). Not "LAB": its A is a colour.
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
 
 def _decoded(image: Image.Image) -> tuple[np.ndarray, list[str], str]:
@@ -41,8 +45,8 @@ def _decoded(image: Image.Image) -> tuple[np.ndarray, list[str], str]:
             scale = 255.0 / 65535.0 if mode != "I" or grey.max(initial=0) <= 65535 else 255.0 / grey.max()
         array = np.clip(np.round(grey * scale), 0, 255).astype(np.uint8)
         notes.append(f"{mode} greyscale scaled to 8 bits")
-    elif "A" in mode or "transparency" in image.info:
-        array = np.asarray(image.convert("RGBA"))
+    elif mode in ALPHA_MODES or "transparency" in image.info:
+        array = np.asarray((image.convert("LA") if mode == "La" else image).convert("RGBA"))
     else:
         array = np.asarray(image.convert("RGB"))
         notes.append(f"{mode} converted to RGB")
