@@ -185,3 +185,23 @@ def test_a_damaged_prepared_json_is_one_line_for_train_and_prepare_repairs_it(tm
     assert repaired.returncode == 0, repaired.stderr
     assert "writing it anew" in repaired.stderr
     assert set(arrays.manifest_splits(out)) >= {"train"}
+
+
+def test_prepare_keeps_the_good_files_after_a_first_chunk_of_unreadable_ones(tmp_path, sample_files):
+    """A chunk with no readable image (here the first) is skipped, not fatal: the split
+    keeps the later good files, counts right, and no temporary file is left."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for number in (1, 2, 3):
+        (folder / f"{number:06d}.jpg").write_bytes(b"not a jpeg")
+    for number, face in zip((4, 5), sample_files):
+        shutil.copy(face, folder / f"{number:06d}.jpg")
+    manifest = arrays.prepare(folder, tmp_path / "out", chunk=2)
+    assert manifest["splits"]["train"] == {"images": 2, "skipped": 3}
+    assert arrays.load_prepared(tmp_path / "out", "train").shape == (2, 128, 128, 3)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".tmp")) == []
+    for number in (4, 5):
+        (folder / f"{number:06d}.jpg").write_bytes(b"not a jpeg either")
+    with pytest.raises(UserError, match="train: none of its 5 images could be read"):
+        arrays.prepare(folder, tmp_path / "none", chunk=2)
+    assert not [p for p in (tmp_path / "none").iterdir() if p.suffix == ".npy" or p.name.startswith(".tmp")]

@@ -41,20 +41,24 @@ def hr_from_file(path: Path) -> np.ndarray | None:
     return None if photo is None else degrade.hr_from_window(degrade.central_square(photo))
 
 
-def load_each(files: list[Path], read=hr_from_file,
-              workers: int | None = None) -> tuple[list[np.ndarray], list[Path]]:
+def load_each(files: list[Path], read=hr_from_file, workers: int | None = None,
+              refuse_none: bool = True) -> tuple[list[np.ndarray], list[Path]]:
     """`read(file)` for every file in parallel threads, skipping (and naming in the log)
-    those it returns None for; returns (arrays, files kept)."""
+    those it returns None for; returns (arrays, files kept). Refuses a list of which no file
+    can be read, unless `refuse_none` is off (a chunk of a longer list)."""
     with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
         results = list(pool.map(read, files))
-    data.report_skipped(files, [f for f, r in zip(files, results) if r is None])
+    data.report_skipped(files, [f for f, r in zip(files, results) if r is None], refuse_none)
     kept = [(f, r) for f, r in zip(files, results) if r is not None]
     return [r for _, r in kept], [f for f, _ in kept]
 
 
-def load_hr(files: list[Path], workers: int | None = None) -> tuple[np.ndarray, list[Path]]:
+def load_hr(files: list[Path], workers: int | None = None,
+            refuse_none: bool = True) -> tuple[np.ndarray, list[Path]]:
     """Decode `files` into an N x 128 x 128 x 3 uint8 array of HR crops; returns (array, files kept)."""
-    crops, kept = load_each(files, hr_from_file, workers)
+    crops, kept = load_each(files, hr_from_file, workers, refuse_none)
+    if not crops:  # none readable: an empty batch, not np.stack's error
+        return np.zeros((0, data.HR_SIZE, data.HR_SIZE, 3), np.uint8), kept
     return np.stack(crops), kept
 
 
@@ -113,24 +117,33 @@ def prepare(data_dir: str | Path, out_dir: str | Path, chunk: int = 2048,
 
 
 def _write_split(files: list[Path], target: Path, chunk: int) -> list[str]:
+    """The readable files' HR crops into `target`, through a temporary file that is removed
+    if anything goes wrong; the names of the files kept."""
     tmp = target.with_name(f".tmp-{target.name}")
-    array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                      shape=(len(files), data.HR_SIZE, data.HR_SIZE, 3))
-    kept: list[str] = []
-    for start in range(0, len(files), chunk):
-        crops, ok = load_hr(files[start:start + chunk])
-        array[len(kept):len(kept) + len(crops)] = crops
-        kept += [f.name for f in ok]
-        log.info("%s: %d/%d images", target.name, start + len(files[start:start + chunk]),
-                 len(files))
-    array.flush()
-    del array
-    if len(kept) < len(files):  # drop the rows of skipped files
-        full = np.load(tmp, mmap_mode="r")[:len(kept)]
-        np.save(target.with_name(f".tmp2-{target.name}"), full)
-        os.replace(target.with_name(f".tmp2-{target.name}"), tmp)
-    os.replace(tmp, target)
-    return kept
+    try:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                          shape=(len(files), data.HR_SIZE, data.HR_SIZE, 3))
+        kept: list[str] = []
+        for start in range(0, len(files), chunk):
+            crops, ok = load_hr(files[start:start + chunk], refuse_none=False)
+            array[len(kept):len(kept) + len(crops)] = crops
+            kept += [f.name for f in ok]
+            log.info("%s: %d/%d images", target.name, start + len(files[start:start + chunk]),
+                     len(files))
+        array.flush()
+        del array
+        if not kept:
+            raise UserError(f"{target.stem}: none of its {len(files):,} images could be read; "
+                            "check the folder passed to --data")
+        if len(kept) < len(files):  # drop the rows of skipped files
+            full = np.load(tmp, mmap_mode="r")[:len(kept)]
+            np.save(target.with_name(f".tmp2-{target.name}"), full)
+            os.replace(target.with_name(f".tmp2-{target.name}"), tmp)
+        os.replace(tmp, target)
+        return kept
+    finally:
+        tmp.unlink(missing_ok=True)
+        target.with_name(f".tmp2-{target.name}").unlink(missing_ok=True)
 
 
 def is_prepared(folder: str | Path) -> bool:

@@ -166,12 +166,13 @@ def from_model(images) -> np.ndarray:
 
 # --- files that could not be read ------------------------------------------------------
 
-def report_skipped(files: list[Path], skipped: list[Path]) -> None:
-    """Name skipped files in the log; refuse when none of `files` could be read."""
+def report_skipped(files: list[Path], skipped: list[Path], refuse_none: bool = True) -> None:
+    """Name skipped files in the log; refuse when none of `files` could be read (unless
+    `refuse_none` is off: a chunk of a longer list)."""
     if skipped:
         log.warning("skipped %d unreadable or oversized image(s) of %d, e.g. %s",
                     len(skipped), len(files), ", ".join(str(f) for f in skipped[:3]))
-    if len(skipped) == len(files):
+    if refuse_none and len(skipped) == len(files):
         raise UserError(f"none of the {len(files)} images could be read "
                         f"(first: {files[0]}); check that they are JPEG or PNG files")
 
