@@ -236,3 +236,16 @@ def test_every_colour_mode_family_is_converted_deliberately(mode, colour, expect
     assert array.shape == ((4, 4, 4) if alpha else (4, 4, 3)), array.shape
     assert np.abs(array[0, 0, :3].astype(int) - expected).max() <= 2, array[0, 0]
     assert to_rgb(image)[0].shape == (4, 4, 3)
+
+
+def test_recursive_upscale_never_takes_an_earlier_runs_outputs_as_inputs(tmp_path, generator):
+    """photos/ upscaled into photos/up1, then into photos/up2 with --recursive: the second
+    run upscales the photo, not the first run's output again (it did, as up1/face)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(random_image((20, 24, 3))).save(photos / "face.png")
+    first = upscale_files(Upscaler(generator), [photos], photos / "up1", recursive=True, say=lambda _: None)
+    assert [p.relative_to(photos).as_posix() for p in first.written] == ["up1/face.png"]
+    second = upscale_files(Upscaler(generator), [photos], photos / "up2", recursive=True, say=lambda _: None)
+    assert [p.relative_to(photos).as_posix() for p in second.written] == ["up2/face.png"]
+    assert not second.failed

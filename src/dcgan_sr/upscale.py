@@ -87,13 +87,16 @@ def read_image(path: Path) -> tuple[np.ndarray, str | None]:
 def collect_inputs(inputs: list[str | Path], recursive: bool = False
                    ) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(image file, its output path relative to --out without suffix) for each image named
-    directly or found in a named folder (and its subfolders, `recursive`), and the
-    problems met. A folder's images keep their place in its tree."""
+    directly or found in a named folder (and its subfolders, `recursive`, leaving out what
+    earlier upscale runs wrote anywhere in the tree), and the problems met. A folder's
+    images keep their place in its tree."""
     files, problems = [], []
     for item in map(Path, inputs):
         if item.is_dir():
+            earlier = _earlier_outputs(item) if recursive else set()
             found = sorted(p for p in (item.rglob("*") if recursive else item.iterdir())
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                           and p.resolve() not in earlier)
             if not found:
                 problems.append(f"{item}: no images in this folder ({KNOWN_IMAGES})")
             files += [(p, p.relative_to(item).with_suffix("")) for p in found]
@@ -102,6 +105,14 @@ def collect_inputs(inputs: list[str | Path], recursive: bool = False
         else:
             problems.append(f"{item}: no such file or folder")
     return files, problems
+
+
+def _earlier_outputs(folder: Path) -> set[Path]:
+    """Every file that an upscale run listed as its output in a folder below `folder`."""
+    outputs = set()
+    for manifest in folder.rglob(OUTPUTS_MANIFEST):
+        outputs |= {(manifest.parent / name).resolve() for name in _written_before(manifest.parent)}
+    return outputs
 
 
 @dataclass
