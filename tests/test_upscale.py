@@ -249,3 +249,20 @@ def test_recursive_upscale_never_takes_an_earlier_runs_outputs_as_inputs(tmp_pat
     second = upscale_files(Upscaler(generator), [photos], photos / "up2", recursive=True, say=lambda _: None)
     assert [p.relative_to(photos).as_posix() for p in second.written] == ["up2/face.png"]
     assert not second.failed
+
+
+def test_two_writers_lose_no_manifest_entry(tmp_path):
+    """Two upscale runs into one --out at once: every output each wrote stays listed as its
+    own (entries were lost, and the next run then refused those files as the user's)."""
+    import threading
+
+    from dcgan_sr import upscale
+
+    names = [[f"w{w}_{i}.png" for i in range(60)] for w in range(4)]
+    threads = [threading.Thread(target=lambda batch: [upscale._record_output(tmp_path, n) for n in batch],
+                                args=(batch,)) for batch in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert upscale._written_before(tmp_path) == {n for batch in names for n in batch}

@@ -16,6 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no lock
+    fcntl = None
+
 import keras
 import numpy as np
 from PIL import Image
@@ -159,9 +164,17 @@ def _written_before(out_dir: Path) -> set[str]:
         return set()
 
 
-def _record_output(out_dir: Path, written: set[str]) -> None:
-    write_atomic(out_dir / OUTPUTS_MANIFEST,
-                 lambda tmp: Path(tmp).write_text(json.dumps(sorted(written)) + "\n"))
+def _record_output(out_dir: Path, name: str) -> set[str]:
+    """Add `name` to the folder's manifest and return it whole: read, merged and rewritten
+    under a lock, so that two runs writing into one folder at once lose no entry."""
+    lock = out_dir / (OUTPUTS_MANIFEST + ".lock")
+    with open(lock, "a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        written = _written_before(out_dir) | {name}
+        write_atomic(out_dir / OUTPUTS_MANIFEST,
+                     lambda tmp: Path(tmp).write_text(json.dumps(sorted(written)) + "\n"))
+    return written
 
 
 def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
@@ -221,8 +234,7 @@ def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
                 sr = upscaler(image)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 notes = [n for n in (note, save_image(sr, target, ext)) if n]
-                ours.add(name)
-                _record_output(out_dir, ours)
+                ours = _record_output(out_dir, name)
                 report.written.append(target)
                 if not progress or notes:
                     say(f"{prefix} -> {target} ({image.shape[1]}x{image.shape[0]} -> "
