@@ -204,3 +204,30 @@ def test_xla_auto_is_decided_by_autotune_and_on_off_force_it(tmp_path, tiny_conf
     written = json.loads((tmp_path / "run" / "config.json").read_text())
     assert written["execution"]["jit_compile"] is chosen
     assert calls == ([0] if asked else [])
+
+
+def test_overwrite_deletes_only_what_a_run_wrote(tmp_path, tiny_config, celeba_dir, cli):
+    """train --overwrite discarded every file under logs/ and samples/ and replaced any
+    config.json and summary.json: now the user's own files stay, and a JSON a run did not
+    write stops it before anything is deleted."""
+    from conftest import assert_one_line_error
+
+    out = tmp_path / "proj"
+    train(dataclasses.replace(tiny_config, steps=2, pretrain_steps=0), celeba_dir, out, verbose=0)
+    (out / "logs" / "2025").mkdir(parents=True)
+    (out / "logs" / "2025" / "notes.txt").write_text("my notes")
+    (out / "samples" / "my_photo.jpg").write_bytes(b"my photo")
+    other = dataclasses.replace(tiny_config, steps=2, pretrain_steps=0, mse_weight=1.0)
+    train(other, celeba_dir, out, overwrite=True, verbose=0)
+    assert (out / "logs" / "2025" / "notes.txt").read_text() == "my notes"
+    assert (out / "samples" / "my_photo.jpg").read_bytes() == b"my photo"
+    assert Config.load(out / "config.json") == other
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text('{"my": "settings"}')
+    (mine / "history.csv").write_text("step\n1\n")
+    other.save(tmp_path / "tiny.json")
+    assert_one_line_error(cli("train", "--data", celeba_dir, "--out", mine, "--config", tmp_path / "tiny.json",
+                              "--overwrite"), "config.json was not written by dcgan-sr train")
+    assert (mine / "config.json").read_text() == '{"my": "settings"}' and (mine / "history.csv").exists()

@@ -63,6 +63,14 @@ def build_gan(config: Config, jit_compile: bool = False, run_eagerly: bool = Fal
 
 RUN_FILES = ("history.csv", "summary.json", "generator_mse.weights.h5", "generator.weights.h5",
              "generator.keras", "config.json")
+# What a run writes in its subfolders: all that --overwrite deletes there.
+RUN_FOLDERS = {"checkpoints": ("ckpt-*", "latest.json", ".tmp-*"),
+               "samples": ("step_*.png", ".tmp-*"),
+               "generators": ("step_*.weights.h5", ".tmp-*"),
+               "logs": ("events.out.tfevents.*",)}
+# A run's JSON files, and how to tell them from a user's file of the same name.
+RUN_JSON = {"config.json": lambda d: "versions" in d and "execution" in d,
+            "summary.json": lambda d: "steps_completed" in d}
 
 
 @contextlib.contextmanager
@@ -105,12 +113,29 @@ def _check_out_dir(out: Path, config: Config, overwrite: bool) -> None:
             raise UserError(f"{out} holds a run with a different config ({', '.join(differing)} "
                             "differ); choose another --out, or pass --overwrite to start afresh")
         return
-    log.warning("--overwrite: discarding the run in %s", out)
-    for name in ("checkpoints", "logs", "samples"):
-        for path in sorted((out / name).rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
+    strangers = [name for name, is_ours in RUN_JSON.items()
+                 if (out / name).exists() and not _written_by_a_run(out / name, is_ours)]
+    if strangers:
+        raise UserError(f"{out / strangers[0]} was not written by dcgan-sr train; --overwrite "
+                        "discards only a run's own files: move it, or choose another --out")
+    log.warning("--overwrite: discarding the run in %s (only the files a run writes)", out)
+    for folder, patterns in RUN_FOLDERS.items():
+        found = [p for pattern in patterns for p in (out / folder).rglob(pattern) if p.is_file()]
+        for path in found:
+            path.unlink()
+        for sub in sorted((out / folder).rglob("*"), reverse=True) + [out / folder]:
+            if sub.is_dir() and not any(sub.iterdir()):  # emptied by this: the user's stay
+                sub.rmdir()
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
+
+
+def _written_by_a_run(path: Path, is_ours) -> bool:
+    try:
+        values = json.loads(path.read_text())
+        return isinstance(values, dict) and is_ours(values)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
 
 
 def _split_files(config: Config, data_dir: Path, train_split: str, val_split: str):
