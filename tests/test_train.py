@@ -228,6 +228,7 @@ def test_overwrite_deletes_only_what_a_run_wrote(tmp_path, tiny_config, celeba_d
     (mine / "config.json").write_text('{"my": "settings"}')
     (mine / "history.csv").write_text("step\n1\n")
     other.save(tmp_path / "tiny.json")
-    assert_one_line_error(cli("train", "--data", celeba_dir, "--out", mine, "--config", tmp_path / "tiny.json",
-                              "--overwrite"), "config.json was not written by dcgan-sr train")
+    assert_one_line_error(cli("train", "--data", celeba_dir, "--out", mine, "--config",
+                              tmp_path / "tiny.json", "--overwrite"),
+                          "config.json was not written by dcgan-sr train")
     assert (mine / "config.json").read_text() == '{"my": "settings"}' and (mine / "history.csv").exists()
