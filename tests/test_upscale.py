@@ -266,3 +266,14 @@ def test_two_writers_lose_no_manifest_entry(tmp_path):
     for t in threads:
         t.join()
     assert upscale._written_before(tmp_path) == {n for batch in names for n in batch}
+
+
+def test_a_folder_where_an_output_would_go_fails_that_file_alone(tmp_path, generator):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(random_image((20, 24, 3))).save(inputs / f"{name}.png")
+    (tmp_path / "out" / "a.png").mkdir(parents=True)  # a folder named like a's output
+    report = upscale_files(Upscaler(generator), [inputs], tmp_path / "out", say=lambda _: None)
+    assert [p.name for p in report.written] == ["b.png"]
+    assert "a.png: its output" in report.failed[0] and "is a folder" in report.failed[0]

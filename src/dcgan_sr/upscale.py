@@ -205,6 +205,9 @@ def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
         prefix = f"[{i}/{len(files)}] {path}"
         if target.resolve() in input_paths:
             report.failed.append(f"{path}: output {target} would overwrite an input; choose another --out")
+        elif target.is_dir():
+            report.failed.append(f"{path}: its output {target} is a folder; move the folder, "
+                                 "or choose another --out or --suffix")
         elif target in claimed:
             report.failed.append(f"{path}: output {target} is already the output of "
                                  f"{claimed[target]}; rename one"
