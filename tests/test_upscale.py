@@ -277,3 +277,12 @@ def test_a_folder_where_an_output_would_go_fails_that_file_alone(tmp_path, gener
     report = upscale_files(Upscaler(generator), [inputs], tmp_path / "out", say=lambda _: None)
     assert [p.name for p in report.written] == ["b.png"]
     assert "a.png: its output" in report.failed[0] and "is a folder" in report.failed[0]
+
+
+def test_a_fifo_named_directly_is_said_to_be_one(tmp_path, generator):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    report = upscale_files(Upscaler(generator), [fifo], tmp_path / "out", say=lambda _: None)
+    assert report.failed == [f"{fifo}: not a regular file (a FIFO, device or socket); name an image file"]

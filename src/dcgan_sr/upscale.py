@@ -107,6 +107,8 @@ def collect_inputs(inputs: list[str | Path], recursive: bool = False
             files += [(p, p.relative_to(item).with_suffix("")) for p in found]
         elif item.is_file():
             files.append((item, Path(item.stem)))
+        elif item.exists():
+            problems.append(f"{item}: not a regular file (a FIFO, device or socket); name an image file")
         else:
             problems.append(f"{item}: no such file or folder")
     return files, problems
