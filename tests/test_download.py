@@ -120,3 +120,26 @@ def test_the_current_folder_as_destination(tmp_path, sample_files, monkeypatch):
     download.download_celeba(".", api=FakeKaggle(make_zip(kaggle_layout(sample_files))))
     assert download.count_images(here) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["here"]
+
+
+@pytest.mark.parametrize("content", ['{"username": "someone"}', "not json", "[]",
+                                     '{"username": "", "key": ""}'])
+def test_a_malformed_kaggle_json_is_named_not_called_missing(tmp_path, content):
+    config = tmp_path / "kaggle"
+    config.mkdir()
+    (config / "kaggle.json").write_text(content)
+    result = _cli_download(tmp_path, KAGGLE_CONFIG_DIR=str(config))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "kaggle.json is not a Kaggle API token" in result.stderr and "Create New Token" in result.stderr
+    assert "no Kaggle credentials" not in result.stderr
+
+
+def test_a_token_kaggle_refuses_offline_is_exit_2_with_advice(tmp_path):
+    """A well-formed but wrong token with the network down: exit 2 and advice (it was exit 1
+    with the connection library's raw text)."""
+    result = _cli_download(tmp_path, KAGGLE_API_TOKEN="secret-key-456",  # checked online at once
+                           HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9", NO_PROXY="")
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "run `dcgan-sr download` again" in result.stderr
+    assert "secret-key-456" not in result.stderr + result.stdout

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from dcgan_sr.errors import UserError
+from dcgan_sr.errors import UserError, first_line
 
 DATASET = "jessicali9530/celeba-dataset"
 CELEBA_IMAGES = 202_599
@@ -69,8 +70,25 @@ def safe_extract(archive: Path, dest: Path) -> None:
             zf.extract(member, dest)
 
 
+def check_token_file() -> None:
+    """A kaggle.json that is there must be a token: a JSON object with a username and a key."""
+    path = _config_dir() / "kaggle.json"
+    if not path.is_file():
+        return
+    try:
+        token = json.loads(path.read_text())
+        if not (isinstance(token, dict) and isinstance(token.get("username"), str)
+                and isinstance(token.get("key"), str) and token["username"] and token["key"]):
+            raise ValueError("no username and key")
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise UserError(f"{path} is not a Kaggle API token ({first_line(error)}): download a new "
+                        "one from https://www.kaggle.com/settings (Create New Token), save it "
+                        "there (chmod 600), and run `dcgan-sr download` again") from None
+
+
 def _kaggle_api():
     """An authenticated KaggleApi; importing kaggle prints and may exit without credentials."""
+    check_token_file()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
             from kaggle.api.kaggle_api_extended import KaggleApi
@@ -78,6 +96,10 @@ def _kaggle_api():
             api.authenticate()
         except SystemExit:
             raise UserError(NO_CREDENTIALS) from None
+        except Exception as error:  # noqa: BLE001 - the kaggle package raises many kinds
+            raise UserError(f"Kaggle did not accept the credentials or could not be reached "
+                            f"({type(error).__name__}: {first_line(error)[:160]}); check the token "
+                            "and your network connection, then run `dcgan-sr download` again") from None
     return api
 
 
