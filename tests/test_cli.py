@@ -119,3 +119,20 @@ def test_a_network_too_large_for_memory_is_one_line(tmp_path, sample_dir, cli):
     assert_one_line_error(cli("train", "--data", sample_dir, "--out", tmp_path / "run", "--train-split",
                               "all", "--gen-res-filters", "200000", "--steps", "2", "--batch-size", "4"),
                           "out of memory", "--batch-size", code=1)
+
+
+def test_a_full_disk_names_the_file_being_written(tmp_path):
+    """A writer that fails with ENOSPC and no file name (as h5py does) is reported with the
+    path it was writing, in the CLI's one line."""
+    import errno
+
+    from dcgan_sr.io import write_atomic
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as caught:
+        write_atomic(tmp_path / "ckpt-0000002.weights.h5", full)
+    assert caught.value.filename == str(tmp_path / "ckpt-0000002.weights.h5")
+    assert caught.value.errno == errno.ENOSPC
+    assert not list(tmp_path.iterdir())  # no temporary file left

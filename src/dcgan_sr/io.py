@@ -20,6 +20,10 @@ def write_atomic(path: str | Path, write: Callable[[str], object]) -> Path:
     try:
         write(str(tmp))
         os.replace(tmp, path)
+    except OSError as error:
+        if error.filename is None:  # h5py and encoders say "No space left" without the file
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+        raise
     finally:
         with contextlib.suppress(OSError):  # gone already, or the folder refuses: say it once
             tmp.unlink(missing_ok=True)
