@@ -58,12 +58,15 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/bench.py --json bench.json
 
-# The README's images, rebuilt from the shipped weights and data/sample.
+# The README's images, rebuilt from the shipped weights and data/sample; the perception-distortion
+# figure from the robustness table of the 510 test faces that the README shows (its JSON is kept).
+ROBUSTNESS_JSON := benchmarks/robustness_test_2026-11-30.json
 figures: setup
 	$(BIN)/dcgan-sr demo --out outputs/figures
 	cp outputs/figures/comparison_grid.png outputs/figures/comparison_table.png \
 	   outputs/figures/training_curves.png outputs/figures/metrics.png \
 	   outputs/figures/robustness.png images/
+	$(BIN)/python -m dcgan_sr.plots perception-distortion $(ROBUSTNESS_JSON) images/perception_distortion.png
 
 # Re-execute the four notebooks in full mode and save them with their outputs (no timing
 # metadata, so a rerun changes only what the cells print and draw).

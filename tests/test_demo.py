@@ -74,3 +74,16 @@ def test_outputs_are_keyed_by_their_own_input(tmp_path, sample_files):
     lr, _ = degrade.pairs([degrade.read_photo(sample_files[2], 10 ** 8)], "protocol")
     expected = Upscaler(DEFAULT_PRESET)(lr[0])
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "sr" / "z.png")), expected)
+
+
+def test_the_perception_distortion_figure_is_drawn_from_the_kept_table(tmp_path):
+    """make figures draws images/perception_distortion.png from the kept JSON of the README's
+    robustness table: the committed figure is what that draws now, bit for bit."""
+    import re
+
+    from dcgan_sr import plots
+
+    repo = Path(__file__).resolve().parents[1]
+    table = re.search(r"ROBUSTNESS_JSON := (\S+)", (repo / "Makefile").read_text()).group(1)
+    drawn = plots.perception_distortion(json.loads((repo / table).read_text()), tmp_path / "pd.png")
+    assert drawn.read_bytes() == (repo / "images" / "perception_distortion.png").read_bytes()

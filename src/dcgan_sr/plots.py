@@ -254,3 +254,46 @@ def jpeg_preview(png_path: str | Path, quality: int = 85) -> Path:
         rgb = image.convert("RGB")
     return write_atomic(png_path.with_suffix(".jpg"),
                         lambda tmp: rgb.save(tmp, format="JPEG", quality=quality))
+
+
+def perception_distortion(table: dict, path: str | Path) -> Path:
+    """PSNR against identity distance, one marker per degradation for bicubic and each
+    method of a robustness table ({degradation: evaluate result}): up is closer to the
+    pixels, left is closer to the person."""
+    plt = _pyplot()
+    methods = [m for m in next(iter(table.values())) if m not in ("n_images", "bilinear")]
+    markers = "osD^v<>pP*X"
+    fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=100)
+    for k, method in enumerate(methods):
+        for d, (degradation, result) in enumerate(table.items()):
+            ax.scatter(result[method]["identity"], result[method]["psnr_rgb"], color=f"C{k}",
+                       marker=markers[d % len(markers)], s=36,
+                       label=method if d == 0 else None)
+    for d, degradation in enumerate(table):
+        ax.scatter([], [], color="grey", marker=markers[d % len(markers)], label=degradation)
+    ax.set_xlabel("identity distance to the true face (dlib; lower is better)")
+    ax.set_ylabel("PSNR RGB (dB; higher is better)")
+    n = next(iter(table.values()))["n_images"]
+    ax.set_title(f"Pixels against person: each method under each degradation, {n} faces", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, ncol=2, loc="lower left")
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m dcgan_sr.plots perception-distortion TABLE.json OUT.png` (make figures)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m dcgan_sr.plots")
+    parser.add_argument("figure", choices=["perception-distortion"])
+    parser.add_argument("table", help="JSON of `dcgan-sr evaluate --degradation all --json`")
+    parser.add_argument("out", help="PNG to write")
+    args = parser.parse_args(argv)
+    print(perception_distortion(json.loads(Path(args.table).read_text()), args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
