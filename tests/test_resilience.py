@@ -87,15 +87,19 @@ def test_sigkill_at_random_points_then_resume_to_the_exact_step(tmp_path, celeba
     assert len(steps) == len(set(steps)) and steps[-1] == STEPS, steps  # no step twice
 
 
-def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, celeba_dir, tiny_config):
+@pytest.mark.parametrize("stop, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_saves_a_checkpoint_and_says_how_to_resume(tmp_path, celeba_dir, tiny_config,
+                                                                    stop, code):
+    """Ctrl-C, and SIGTERM (a scheduler's or `kill`'s polite stop, which ended the run with no
+    message and no checkpoint), save after the current step and say how to resume."""
     config = dataclasses.replace(tiny_config, steps=400, pretrain_steps=10, checkpoint_every=EVERY)
     out = tmp_path / "run"
     proc, log = start(tmp_path, celeba_dir, config, out)
     wait_for_checkpoint_after(out, 0, proc)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130, output(log)
+    proc.send_signal(stop)
+    assert proc.wait(timeout=120) == code, output(log)
     text = output(log)
-    assert "Traceback" not in text
+    assert "Traceback" not in text and "stopping after this step" in text
     match = re.search(r"interrupted at step (\d+); checkpoint saved in .*Run the same command again", text)
     assert match, text
     assert latest_step(out) == int(match.group(1))
@@ -124,18 +128,3 @@ def test_an_ignored_ctrl_c_stays_ignored():
     finally:
         signal.signal(signal.SIGINT, previous)
 
-
-def test_sigterm_saves_a_checkpoint_says_so_and_exits_143(tmp_path, celeba_dir, tiny_config):
-    """A scheduler's or `kill`'s polite stop is answered like Ctrl-C (it ended the run with
-    no message and no checkpoint)."""
-    config = dataclasses.replace(tiny_config, steps=400, pretrain_steps=10, checkpoint_every=EVERY)
-    out = tmp_path / "run"
-    proc, log = start(tmp_path, celeba_dir, config, out)
-    wait_for_checkpoint_after(out, 0, proc)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=120) == 143, output(log)
-    text = output(log)
-    assert "Traceback" not in text and "stopping after this step" in text
-    match = re.search(r"interrupted at step (\d+); checkpoint saved in .*Run the same command again", text)
-    assert match, text
-    assert latest_step(out) == int(match.group(1))
