@@ -20,6 +20,9 @@ CPU when it is installed (the fastest route measured by `make bench`), Keras on 
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from pathlib import Path
 
 import keras
@@ -106,8 +109,6 @@ class Upscaler:
 def _check_outscale(outscale) -> float:
     """A finite positive number, or ValueError (in the constructor and on every call,
     before the network runs)."""
-    import math
-    import numbers
     if isinstance(outscale, bool) or not isinstance(outscale, numbers.Real) \
             or not math.isfinite(outscale) or outscale <= 0:
         raise ValueError(f"outscale must be a finite positive number, got {outscale!r}")
