@@ -136,3 +136,19 @@ def test_a_full_disk_names_the_file_being_written(tmp_path):
     assert caught.value.filename == str(tmp_path / "ckpt-0000002.weights.h5")
     assert caught.value.errno == errno.ENOSPC
     assert not list(tmp_path.iterdir())  # no temporary file left
+
+
+def test_a_file_name_the_terminal_cannot_encode_is_printed_escaped(tmp_path):
+    """A non-UTF-8 file name under a strict ASCII stdout: upscaled and named with escapes
+    (printing it raised UnicodeEncodeError mid-batch)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    name = os.fsdecode(b"face\xff.png")
+    Image.new("RGB", (20, 24), (90, 10, 10)).save(folder / name)
+    env = dict(os.environ, PYTHONIOENCODING="ascii:strict")
+    done = subprocess.run([sys.executable, "-m", "dcgan_sr.cli", "upscale", str(folder), "--out",
+                           str(tmp_path / "out"), "--runtime", "keras"], env=env, capture_output=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert b"face\\udcff.png" in done.stdout and b"Traceback" not in done.stderr
+    assert name in os.listdir(tmp_path / "out")  # the output keeps the file's own name

@@ -281,6 +281,11 @@ def _evaluate(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A file name that the terminal's encoding cannot show (not UTF-8, or an ASCII locale) is
+    # printed with escapes, never an error in the middle of a batch.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = _build_parser().parse_args(argv)
     show_messages()
     try:
