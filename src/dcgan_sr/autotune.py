@@ -128,19 +128,41 @@ def _read_cache(path: Path) -> dict:
         return {}
 
 
+def _from_cache(entry: dict, phases: list[str]) -> dict | None:
+    """The cached timings of every path in these phases (or why a path cannot run), else None."""
+    try:
+        return {p: entry[p] if isinstance(entry[p], str) else
+                {phase: Timing(**entry[p][phase]) for phase in phases} for p in PATHS}
+    except (KeyError, TypeError):
+        return None
+
+
+def _to_cache(entry: dict, measured: dict) -> dict:
+    """The cache entry with these timings added (phases timed before are kept)."""
+    return {p: timings if isinstance(timings, str) else
+            (entry.get(p) if isinstance(entry.get(p), dict) else {})
+            | {phase: dataclasses.asdict(t) for phase, t in timings.items()}
+            for p, timings in measured.items()}
+
+
+def _described(measured: dict, left: dict[str, int]) -> str:
+    """Each path's mean step time over the steps left and its compile time, or why it cannot run."""
+    total = sum(left.values())
+    return ", ".join(
+        f"{p} cannot run here: {timings}" if isinstance(timings, str) else
+        f"{p} {sum(t.step_seconds * left[ph] for ph, t in timings.items()) / total:.2f} s/step"
+        f" + {sum(t.compile_seconds for t in timings.values()):.0f} s to compile"
+        for p, timings in measured.items())
+
+
 def choose_xla(config: Config, step: int, build: Callable[[bool], keras.Model]) -> bool:
     """Whether this run's steps on this CPU should be compiled by XLA (see the module)."""
     left = steps_left(config, step)
     key, path = cache_key(config), cache_file()
     cached = _read_cache(path)
-    entry = cached.get(key, {})
     phases = [phase for phase, steps in left.items() if steps]
-    try:
-        measured = {p: entry[p] if isinstance(entry[p], str) else
-                    {phase: Timing(**entry[p][phase]) for phase in phases} for p in PATHS}
-        source = f"timed earlier on this machine ({path})"
-    except (KeyError, TypeError):
-        measured = None
+    measured = _from_cache(cached.get(key, {}), phases)
+    source = f"timed earlier on this machine ({path})"
     if measured is None:
         if sum(left.values()) < MEASURE_MIN_STEPS:
             log.info("--xla auto: tf.function (a run of %d steps is too short to time both paths; "
@@ -149,10 +171,7 @@ def choose_xla(config: Config, step: int, build: Callable[[bool], keras.Model]) 
         log.info("--xla auto: timing tf.function and XLA on this CPU (%d steps of each, in each "
                  "phase left; cached for the next run)", TIMED_STEPS + 1)
         measured = measure(build, config, phases)
-        entry = {p: timings if isinstance(timings, str) else
-                 (entry.get(p) if isinstance(entry.get(p), dict) else {})
-                 | {phase: dataclasses.asdict(t) for phase, t in timings.items()}
-                 for p, timings in measured.items()}  # phases timed before are kept
+        entry = _to_cache(cached.get(key, {}), measured)
         try:
             write_atomic(path, lambda tmp: Path(tmp).write_text(
                 json.dumps(cached | {key: entry}, indent=1) + "\n"))
@@ -160,11 +179,6 @@ def choose_xla(config: Config, step: int, build: Callable[[bool], keras.Model]) 
             log.info("--xla auto: could not cache the timings in %s (%s)", path, error)
         source = "timed now"
     choice = fastest(measured, left)
-    described = ", ".join(
-        f"{p} cannot run here: {timings}" if isinstance(timings, str) else
-        f"{p} {sum(t.step_seconds * left[ph] for ph, t in timings.items()) / sum(left.values()):.2f} s/step"
-        f" + {sum(t.compile_seconds for t in timings.values()):.0f} s to compile"
-        for p, timings in measured.items())
     log.info("--xla auto: %s for the %d steps left (%s: %s)", "XLA" if PATHS[choice] else "tf.function",
-             sum(left.values()), source, described)
+             sum(left.values()), source, _described(measured, left))
     return PATHS[choice]
