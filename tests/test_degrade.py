@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -106,9 +108,27 @@ def test_realistic_mix_is_seeded_varied_and_in_range(photos):
     assert np.array_equal(hr, degrade.pairs(photos, "protocol")[1])
     # With every probability at 0 the mix is one clean downscale by the kernel.
     plain = degrade.RealisticMix(protocol_prob=0, blur_prob=0, noise_prob=0, jpeg_prob=0,
-                                 kernels=("nearest",))
+                                 kernels=("nearest",), shift=0.0)
     assert np.array_equal(degrade.pairs(windows, plain)[0],
                           degrade.pairs(photos, "nearest")[0])
+    opencv = dataclasses.replace(plain, kernels=("nearest_cv",))
+    assert np.array_equal(degrade.pairs(windows, opencv)[0],
+                          degrade.pairs(photos, "nearest_cv")[0])
+    # With a shift, the sampling grid moves: not Pillow's phase, not OpenCV's.
+    shifted = degrade.pairs(windows, dataclasses.replace(plain, shift=0.5))[0]
+    assert not np.array_equal(shifted, degrade.pairs(photos, "nearest")[0])
+
+
+@pytest.mark.parametrize("kernel", degrade.RealisticMix().kernels)
+def test_a_shift_of_whole_pixels_moves_every_kernels_output_by_that_many_pixels(kernel):
+    """resize(..., shift) moves the sampling grid in output pixels: at an integer scale a
+    shift of one pixel is the unshifted output moved by one (away from the edges)."""
+    image = np.random.default_rng(3).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    plain = degrade.resize(image, 32, kernel).astype(int)
+    moved = degrade.resize(image, 32, kernel, shift=(1.0, -1.0)).astype(int)
+    assert np.abs(moved[3:-4, 4:-3] - plain[4:-3, 3:-4]).max() <= 1  # rounding
+    half = degrade.resize(image, 32, kernel, shift=(0.5, 0.5)).astype(int)
+    assert np.abs(half[3:-3, 3:-3] - plain[3:-3, 3:-3]).mean() > 5
 
 
 def test_mix_ranges_come_from_the_config_and_are_validated():
@@ -117,7 +137,8 @@ def test_mix_ranges_come_from_the_config_and_are_validated():
     assert mix.jpeg_quality == (50.0, 60.0) and mix.kernels == ("area",)
     assert Config.from_dict(config.to_dict()) == config
     for bad in ({"mix_jpeg_quality": [90, 10]}, {"mix_blur_prob": 1.5},
-                {"mix_kernels": ["bicubic", "sinc"]}, {"mix_noise_sigma": [1.0]}):
+                {"mix_kernels": ["bicubic", "sinc"]}, {"mix_noise_sigma": [1.0]},
+                {"mix_shift": 0.75}):
         with pytest.raises(Exception, match="mix_"):
             Config.from_dict(bad)
 

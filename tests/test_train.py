@@ -6,6 +6,7 @@ import json
 import os
 import signal
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -232,3 +233,25 @@ def test_overwrite_deletes_only_what_a_run_wrote(tmp_path, tiny_config, celeba_d
                               tmp_path / "tiny.json", "--overwrite"),
                           "config.json was not written by dcgan-sr train")
     assert (mine / "config.json").read_text() == '{"my": "settings"}' and (mine / "history.csv").exists()
+
+
+def test_init_generator_starts_g_from_given_weights_and_refuses_another_architecture(
+        tmp_path, finished_run, tiny_config, celeba_dir):
+    source = finished_run[0] / "generator.weights.h5"
+    expected = load_generator(source).get_weights()
+    seen = []
+
+    class FirstWeights(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            if not seen:
+                seen.append(self.model.generator.get_weights())
+
+    config = dataclasses.replace(tiny_config, steps=2, pretrain_steps=2,
+                                 init_generator=str(source))
+    train(config, celeba_dir, tmp_path / "tuned", verbose=0, callbacks=[FirstWeights()])
+    assert all(np.array_equal(a, b) for a, b in zip(seen[0], expected, strict=True))
+    assert Config.load(tmp_path / "tuned" / "config.json").init_generator == str(source)
+
+    wider = dataclasses.replace(config, gen_res_filters=(8, 8, 8))
+    with pytest.raises(UserError, match="gen_res_filters"):
+        train(wider, celeba_dir, tmp_path / "wider", verbose=0)

@@ -23,7 +23,9 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (defaults: the seed's recipe)")
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
-        if f.type == "str":
+        if f.type == "str" and f.name not in CHOICES:
+            group.add_argument(flag, dest=f.name, metavar="TEXT", help=f"default {f.default!r}")
+        elif f.type == "str":
             group.add_argument(flag, dest=f.name, choices=CHOICES[f.name], help=f"default {f.default}")
         elif f.type == "bool":
             group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,

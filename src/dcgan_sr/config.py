@@ -13,6 +13,9 @@ from pathlib import Path
 
 from dcgan_sr.errors import UserError
 
+# The realistic mix's downscaling kernels (dcgan_sr.degrade.resize names them).
+MIX_KERNELS = ("bicubic", "bilinear_noaa", "area", "nearest", "nearest_cv", "lanczos")
+
 CHOICES = {"degradation": ("protocol", "realistic"), "gan_loss": ("bce", "ragan", "hinge"),
            "content_loss": ("none", "l1", "dfeat", "vgg"),
            "upsample": ("nearest_conv", "pixelshuffle"),
@@ -88,13 +91,13 @@ class Config:
     # bicubic, the benchmark; the seed's data, made properly) or "realistic" (a random mix of
     # blur, downscaling kernels, noise and JPEG, for real low-resolution faces). The mix_*
     # fields are the realistic mix's probabilities and ranges (noise in grey levels, blur in
-    # pixels of the photo's window); they do nothing under "protocol".
+    # pixels of the photo's window, mix_shift in LR pixels); they do nothing under "protocol".
     degradation: str = "protocol"
     mix_protocol_prob: float = 0.1
     mix_blur_prob: float = 0.6
     mix_blur_sigma: tuple[float, ...] = (0.2, 2.5)
     mix_anisotropic_prob: float = 0.5
-    mix_kernels: tuple[str, ...] = ("bicubic", "bilinear_noaa", "area", "nearest", "lanczos")
+    mix_kernels: tuple[str, ...] = MIX_KERNELS
     mix_noise_prob: float = 0.6
     mix_noise_sigma: tuple[float, ...] = (1.0, 10.0)
     mix_poisson_prob: float = 0.3
@@ -102,6 +105,12 @@ class Config:
     mix_jpeg_prob: float = 0.7
     mix_jpeg_quality: tuple[float, ...] = (30.0, 95.0)
     mix_second_order_prob: float = 0.3
+    mix_shift: float = 0.25
+
+    # Fine-tuning: a preset name or a .weights.h5 (with its config.json beside it) whose
+    # generator starts the run instead of random weights; its architecture must be this
+    # config's. "" = from scratch.
+    init_generator: str = ""
 
     # Schedule. `steps` counts every step, the MSE-only warm-up included.
     batch_size: int = 128
@@ -255,8 +264,9 @@ def _range_problems(config: Config):
             yield f"{name} must be two numbers low,high with {low:g} <= low <= high"
     if config.mix_jpeg_quality[-1] > 100:
         yield "mix_jpeg_quality must be at most 100"
-    unknown = set(config.mix_kernels) - {"bicubic", "bilinear_noaa", "area", "nearest", "lanczos"}
-    if not config.mix_kernels or unknown:
-        yield "mix_kernels must be a non-empty list of bicubic, bilinear_noaa, area, nearest, lanczos"
+    if not config.mix_kernels or set(config.mix_kernels) - set(MIX_KERNELS):
+        yield f"mix_kernels must be a non-empty list of {', '.join(MIX_KERNELS)}"
+    if not 0 <= config.mix_shift <= 0.5:
+        yield "mix_shift must be in [0, 0.5] (LR pixels)"
     if not 0 <= config.pretrain_steps <= config.steps:
         yield "pretrain_steps must be between 0 and steps"

@@ -27,7 +27,11 @@ aligned images, all 178 columns and rows 20-197), uint8 RGB.
   al., 2021) and Real-ESRGAN (Wang et al., 2021): blur (isotropic or anisotropic
   Gaussian), a downscaling kernel drawn from antialiased bicubic, bilinear without
   antialiasing, area, nearest and Lanczos, Gaussian or Poisson-like noise (colour or
-  grey), JPEG, and optionally a second round of noise and JPEG. Its ranges are Config
+  grey), JPEG, and optionally a second round of noise and JPEG. Thumbnails in the wild are
+  made by Pillow, OpenCV, browsers and phones, whose resizers put their sample points at
+  different phases: `nearest_cv` among the kernels samples as OpenCV's INTER_NEAREST does,
+  and every downscale moves its sampling grid by a random sub-pixel offset (up to
+  `mix_shift` LR pixels each way). Its ranges are Config
   fields (`mix_*`), saved with every run. With a small probability an image gets the
   protocol alone, so the benchmark stays in the training distribution.
 
@@ -46,6 +50,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from dcgan_sr.config import MIX_KERNELS
 from dcgan_sr.data import HR_SIZE, LR_SIZE
 from dcgan_sr.pixels import to_rgb
 
@@ -60,7 +65,6 @@ BLUR_SIGMA = 1.0
 NOISE_SIGMA = 4.0
 MISALIGN_SHIFT = 0.12
 MISALIGN_ZOOM = 0.20
-KERNELS = ("bicubic", "bilinear_noaa", "area", "nearest", "lanczos")
 _PILLOW_FILTERS = {"bicubic": Image.BICUBIC, "area": Image.BOX, "lanczos": Image.LANCZOS,
                    "nearest": Image.NEAREST}
 
@@ -75,18 +79,33 @@ def central_square(photo: np.ndarray) -> np.ndarray:
     return photo[top:top + side, left:left + side]
 
 
-def resize(image: np.ndarray, size: int, kernel: str = "bicubic") -> np.ndarray:
+def resize(image: np.ndarray, size: int, kernel: str = "bicubic",
+           shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
     """uint8 HxWx3 -> uint8 size x size x 3. Pillow's filters antialias when they shrink
     (bicubic is Keys' a = -0.5, as TensorFlow's antialiased bicubic); `bilinear_noaa`
-    samples like TensorFlow's `tf.image.resize(..., "bilinear")` without antialiasing."""
+    samples like TensorFlow's `tf.image.resize(..., "bilinear")` without antialiasing;
+    `nearest_cv` like OpenCV's INTER_NEAREST (see `nearest_opencv`). `shift` (dy, dx) moves
+    the sampling grid by that many output pixels (edges replicated)."""
+    dy, dx = shift
+    if kernel == "nearest_cv":
+        kernel, dy, dx = "nearest", dy - 0.5, dx - 0.5
     if kernel == "bilinear_noaa":
-        return _bilinear_no_antialias(image, size)
-    return np.asarray(Image.fromarray(image).resize((size, size), _PILLOW_FILTERS[kernel]))
+        return _bilinear_no_antialias(image, size, (dy, dx))
+    pil_filter = _PILLOW_FILTERS[kernel]
+    if dy == 0 and dx == 0:
+        return np.asarray(Image.fromarray(image).resize((size, size), pil_filter))
+    h, w = image.shape[:2]
+    pad = int(np.ceil(max(h, w) / size * (max(abs(dy), abs(dx)) + 1)))  # box inside the image
+    padded = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    top, left = pad + dy * h / size, pad + dx * w / size
+    box = (left, top, left + w, top + h)
+    return np.asarray(Image.fromarray(padded).resize((size, size), pil_filter, box=box))
 
 
-def _bilinear_weights(src: int, dst: int) -> np.ndarray:
-    """dst x src interpolation matrix, half-pixel centres, no antialiasing."""
-    centres = (np.arange(dst) + 0.5) * src / dst - 0.5
+def _bilinear_weights(src: int, dst: int, shift: float = 0.0) -> np.ndarray:
+    """dst x src interpolation matrix, half-pixel centres moved by `shift` output pixels,
+    no antialiasing."""
+    centres = (np.arange(dst) + 0.5 + shift) * src / dst - 0.5
     centres = np.clip(centres, 0, src - 1)
     low = np.floor(centres).astype(int)
     high = np.minimum(low + 1, src - 1)
@@ -97,9 +116,10 @@ def _bilinear_weights(src: int, dst: int) -> np.ndarray:
     return weights
 
 
-def _bilinear_no_antialias(image: np.ndarray, size: int) -> np.ndarray:
-    rows = _bilinear_weights(image.shape[0], size)
-    cols = _bilinear_weights(image.shape[1], size)
+def _bilinear_no_antialias(image: np.ndarray, size: int,
+                           shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    rows = _bilinear_weights(image.shape[0], size, shift[0])
+    cols = _bilinear_weights(image.shape[1], size, shift[1])
     out = np.tensordot(rows, image.astype(np.float64), axes=(1, 0))  # size x W x C
     out = np.tensordot(cols, out, axes=(1, 1)).transpose(1, 0, 2)  # size x size x C
     return _to_uint8(out)
@@ -219,7 +239,7 @@ class RealisticMix:
     blur_prob: float = 0.6
     blur_sigma: tuple[float, float] = (0.2, 2.5)
     anisotropic_prob: float = 0.5
-    kernels: tuple[str, ...] = KERNELS
+    kernels: tuple[str, ...] = MIX_KERNELS
     noise_prob: float = 0.6
     noise_sigma: tuple[float, float] = (1.0, 10.0)
     poisson_prob: float = 0.3
@@ -227,6 +247,7 @@ class RealisticMix:
     jpeg_prob: float = 0.7
     jpeg_quality: tuple[float, float] = (30.0, 95.0)
     second_order_prob: float = 0.3
+    shift: float = 0.25
 
     @classmethod
     def from_config(cls, config) -> "RealisticMix":
@@ -244,7 +265,8 @@ def realistic(window: np.ndarray, mix: RealisticMix,
         sigma_x = rng.uniform(*mix.blur_sigma)
         sigma_y = rng.uniform(*mix.blur_sigma) if rng.random() < mix.anisotropic_prob else sigma_x
         image = blur(image, gaussian_kernel(sigma_x, sigma_y, rng.uniform(0, np.pi)))
-    lr = resize(image, LR_SIZE, mix.kernels[rng.integers(len(mix.kernels))])
+    kernel = mix.kernels[rng.integers(len(mix.kernels))]
+    lr = resize(image, LR_SIZE, kernel, tuple(rng.uniform(-mix.shift, mix.shift, 2)))
     for order in range(2):
         if order == 1 and rng.random() >= mix.second_order_prob:
             break

@@ -84,22 +84,12 @@ def load_generator(weights: str | Path | None = None) -> keras.Model:
     is refused.
     """
     weights = DEFAULT_PRESET if weights is None else weights
-    if str(weights) in PRESETS:
-        path, config_path = preset_files(str(weights))
-        if not path.is_file():
-            raise UserError(f"preset {weights!r} is missing ({path}); reinstall dcgan_sr")
-        config = Config.load(config_path)
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise UserError(f"{path}: no such weights file; pass a preset name "
+    if str(weights).endswith(".keras") and str(weights) not in PRESETS:
+        if not Path(weights).is_file():
+            raise UserError(f"{weights}: no such weights file; pass a preset name "
                             f"({', '.join(PRESETS)}) or a .weights.h5/.keras file")
-        if path.name.endswith(".keras"):
-            return _load_keras_file(path)
-        if not path.name.endswith(".weights.h5"):
-            raise UserError(f"{path}: weights must be a .weights.h5 or .keras file")
-        config = _config_beside(path)
-    _check_architecture(path, config)
+        return _load_keras_file(Path(weights))
+    path, config = weights_and_config(weights)
     generator = build_generator(config)
     try:
         with warnings.catch_warnings():
@@ -110,6 +100,26 @@ def load_generator(weights: str | Path | None = None) -> keras.Model:
         raise UserError(f"{path}: these weights do not fit the generator of its config "
                         f"({str(error).splitlines()[0]})") from None
     return generator
+
+
+def weights_and_config(weights: str | Path) -> tuple[Path, Config]:
+    """A preset name or a .weights.h5 -> (its weights file, the config it was trained
+    with), checked against each other."""
+    if str(weights) in PRESETS:
+        path, config_path = preset_files(str(weights))
+        if not path.is_file():
+            raise UserError(f"preset {weights!r} is missing ({path}); reinstall dcgan_sr")
+        config = Config.load(config_path)
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise UserError(f"{path}: no such weights file; pass a preset name "
+                            f"({', '.join(PRESETS)}) or a .weights.h5/.keras file")
+        if not path.name.endswith(".weights.h5"):
+            raise UserError(f"{path}: weights must be a .weights.h5 or .keras file")
+        config = _config_beside(path)
+    _check_architecture(path, config)
+    return path, config
 
 
 def _load_keras_file(path: Path) -> keras.Model:

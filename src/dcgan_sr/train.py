@@ -46,6 +46,7 @@ from dcgan_sr.errors import TrainingInterrupted, UserError, WorkerLost, first_li
 from dcgan_sr.gan import SRGAN, pairs_from_hr
 from dcgan_sr.io import write_atomic
 from dcgan_sr.models import build_discriminator, build_generator
+from dcgan_sr import presets
 from dcgan_sr.presets import stamp_architecture
 from dcgan_sr.runtime import device_name, has_tensorflow
 
@@ -237,6 +238,24 @@ def _save_generator(generator: keras.Model, path: Path, config: Config) -> None:
     write_atomic(path, write)
 
 
+def _start_from(generator: keras.Model, config: Config) -> None:
+    """Fine-tuning: G's weights from config.init_generator, refused unless its
+    architecture is this config's."""
+    source = config.init_generator
+    if source.endswith(".keras"):
+        raise UserError(f"--init-generator {source}: pass a preset name or the .weights.h5 of "
+                        "a run folder (a .keras file does not say the config it was trained with)")
+    path, source_config = presets.weights_and_config(source)
+    differing = sorted(k for k, v in source_config.generator_architecture().items()
+                       if config.generator_architecture()[k] != v)
+    if differing:
+        raise UserError(f"--init-generator {source}: its generator differs from this config's ("
+                        + ", ".join(differing) + "); use the same generator settings as "
+                        f"{path.name}'s config.json")
+    generator.set_weights(presets.load_generator(source).get_weights())
+    log.info("generator initialised from %s", source)
+
+
 def _has_nonfinite_weights(model: keras.Model) -> bool:
     return any(not np.all(np.isfinite(w)) for w in model.get_weights())
 
@@ -359,6 +378,8 @@ def _train_locked(config: Config, data_dir: Path, out: Path, overwrite: bool, tr
     elif (out / "history.csv").is_file() or (out / "checkpoints" / "latest.json").exists():
         raise UserError(f"{out} holds a run's history but no checkpoint to resume from; pass "
                         "--overwrite to discard it and start afresh, or choose another --out")
+    elif config.init_generator:
+        _start_from(gan.generator, config)
     if cluster:
         steps = execution.all_workers(int(gan.step))
         if len(set(steps)) > 1:
