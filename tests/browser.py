@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import os
 import shutil
 import socket
 import subprocess
@@ -45,12 +46,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def app_server(timeout: float = 240):
-    """`dcgan-sr serve` on a free loopback port: (its URL, its process), stopped on exit."""
+def app_server(timeout: float = 240, tmpdir: Path | None = None):
+    """`dcgan-sr serve` on a free loopback port (its temporary files in `tmpdir` if given):
+    (its URL, its process), stopped by SIGTERM on exit."""
     port = free_port()
     log = tempfile.TemporaryFile(mode="w+")
+    env = dict(os.environ, **({"TMPDIR": str(tmpdir)} if tmpdir else {}))
     process = subprocess.Popen([sys.executable, "-m", "dcgan_sr.cli", "serve", "--port", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                               stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout

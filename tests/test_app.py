@@ -6,6 +6,7 @@ CI=true (.ci/run installs all three), where they fail."""
 
 import os
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,3 +86,86 @@ def test_the_degradation_tab_shows_each_method_with_its_psnr(app, sample_files):
     assert [c.split(":")[0] for c in captions[1:-1]] == ["bicubic", "mse", "gan", "real"]
     lr, hr = degrade.pairs([degrade.read_photo(sample_files[0], 10 ** 8)], "jpeg")
     assert captions[1] == f"bicubic: {float(metrics.psnr(interpolate(lr, 'bicubic'), hr)[0]):.2f} dB"
+
+
+@pytest.fixture(scope="module")
+def gradio_app():
+    """dcgan_sr.app, importable only with Gradio (required under CI=true)."""
+    if os.environ.get("CI") == "true":
+        import dcgan_sr.app as app
+        return app
+    pytest.importorskip("gradio")
+    import dcgan_sr.app as app
+    return app
+
+
+def test_work_per_request_is_bounded_with_a_message_naming_the_file(gradio_app):
+    import gradio as gr
+    gradio_app.check_work("face.png", 32, 32, 4)  # what the app is for
+    gradio_app.check_work("face.png", 256, 256, 8)  # the largest: 2048x2048 out
+    for width, height, scale in ((512, 512, 8), (257, 256, 1), (1024, 65, 2)):
+        with pytest.raises(gr.Error, match=r"flat.png: .* `dcgan-sr upscale`"):
+            gradio_app.check_work("flat.png", width, height, scale)
+    for scale in (float("nan"), float("inf"), 0, 9, "4"):
+        with pytest.raises(gr.Error, match="Output scale must be a number from 1 to 8"):
+            gradio_app.check_work("face.png", 32, 32, scale)
+
+
+def test_errors_name_the_users_file_and_results_do_not_pile_up(gradio_app, tmp_path, face):
+    import gradio as gr
+    session = gradio_app.Session(gradio_app.app_folder(tmp_path))
+    upload = tmp_path / "gradio" / "0123abcd" / "notes.png"  # as Gradio stores an upload
+    upload.parent.mkdir(parents=True)
+    upload.write_text("this is not an image")
+    with pytest.raises(gr.Error) as error:
+        session.upscale(str(upload), "real", 4)
+    assert str(error.value.message).startswith("notes.png: not a readable image")
+    assert str(upload.parent) not in str(error.value.message)
+    for scale in (4, 2, 3):
+        _, result, _ = session.upscale(str(face[0]), "real", scale)
+        assert Path(result).is_file()
+    assert [p.name for p in session.results.iterdir()] == [Path(result).name]
+
+
+def test_stale_app_folders_are_removed_at_start_and_live_ones_kept(gradio_app, tmp_path):
+    import subprocess
+    import sys
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    stale = tmp_path / "dcgan-sr-app-stale"
+    (stale / "results").mkdir(parents=True)
+    (stale / "pid").write_text(finished.stdout.strip())
+    live = tmp_path / "dcgan-sr-app-live"
+    live.mkdir()
+    (live / "pid").write_text(str(os.getpid()))
+    mine = tmp_path / "my-own-folder"
+    mine.mkdir()
+    folder = gradio_app.app_folder(tmp_path)
+    assert not stale.exists() and live.is_dir() and mine.is_dir()
+    assert (folder / "pid").read_text() == str(os.getpid())
+
+
+def test_serve_says_which_flag_to_change_when_it_cannot_listen(gradio_app, cli):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert_one_line_error(cli("serve", "--port", port), f"port {port} is in use",
+                              "pass another --port")
+    assert_one_line_error(cli("serve", "--host", "no-such-host.invalid"),
+                          "--host no-such-host.invalid: not a name or address of this machine")
+    assert_one_line_error(cli("serve", "--host", "192.0.2.1"),  # TEST-NET: not this machine's
+                          "cannot listen on 192.0.2.1", "--host")
+
+
+def test_sigterm_stops_the_server_and_removes_its_uploads_and_results(app, face, tmp_path):
+    from gradio_client import Client, handle_file
+    with browser.app_server(tmpdir=tmp_path) as (url, process):
+        folder, = tmp_path.glob("dcgan-sr-app-*")
+        client = Client(url, verbose=False)
+        for _ in range(2):
+            client.predict(handle_file(str(face[0])), "real", 4, api_name="/upscale")
+        assert len(list((folder / "results").iterdir())) == 1
+        assert any((folder / "gradio").rglob(face[0].name))  # the upload, in the app's folder
+    assert process.returncode == 0 and not folder.exists()

@@ -6,11 +6,21 @@ Tab "What degradation does": a sample face under one named degradation (dcgan_sr
 as LR, bicubic, each preset and the truth, with PSNR under each.
 
 Every image goes through `dcgan_sr.Upscaler`, as from Python and the CLI. One request runs
-at a time (Gradio's queue): a burst waits instead of exhausting memory.
+at a time (Gradio's queue): a burst waits instead of exhausting memory. Each request's work
+is bounded (MAX_INPUT_PIXELS in, at most 8 times larger out; larger images belong to
+`dcgan-sr upscale`), and so is the disk: uploads and results live in one folder per server
+(dcgan-sr-app-* in the system's temporary folder), results are deleted at the next request,
+uploads after FILE_LIFETIME seconds, and the folder on exit (Ctrl-C or SIGTERM) or, if the
+server was killed, at the next start.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
+import signal
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from dcgan_sr import data, degrade, metrics
+from dcgan_sr.errors import UserError
 from dcgan_sr.demo import degradation_row, load_photos
 from dcgan_sr.presets import DEFAULT_PRESET, PRESETS
 from dcgan_sr.runtime import device_name
@@ -29,16 +40,22 @@ from dcgan_sr.upscaler import Upscaler
 MAX_UPLOAD = "10mb"
 SAMPLE_FACES = 8
 QUEUE_SIZE = 32  # requests waiting beyond this are refused with a message
+MAX_INPUT_PIXELS = 256 * 256  # per request: the network's output is 16 times this
+FILE_LIFETIME = 600  # seconds an upload stays on the server (checked every minute)
+FOLDER_PREFIX = "dcgan-sr-app-"
 
 
 class Session:
     """What the app's handlers share: the loaded presets, the sample faces, a folder for results."""
 
-    def __init__(self, sample_dir: str | Path = data.SAMPLE_DIR, runtime: str = "auto"):
+    def __init__(self, folder: Path, sample_dir: str | Path = data.SAMPLE_DIR,
+                 runtime: str = "auto"):
         self.upscalers = {name: Upscaler(name, runtime=runtime) for name in PRESETS}
         files, photos = load_photos(sample_dir)
         self.photos = {f.name: p for f, p in zip(files[:SAMPLE_FACES], photos)}
-        self.folder = Path(tempfile.mkdtemp(prefix="dcgan-sr-app-"))
+        self.folder = folder
+        self.results = folder / "results"
+        self.results.mkdir(exist_ok=True)
         self.device = device_name()
         self.examples = []  # the sample faces' protocol LR (32x32), as files to upload
         lr, _ = degrade.pairs(list(self.photos.values()), "protocol")
@@ -51,16 +68,20 @@ class Session:
         """(bicubic, result) for the slider, the result's PNG, and what it took."""
         if not path:
             raise gr.Error("Upload an image first, or pick a sample face below.")
+        name = Path(path).name  # the user's file name (Gradio keeps it), not the server's path
         try:
             image, _ = read_image(Path(path))
         except UnreadableImage as error:
-            raise gr.Error(f"{Path(path).name}: {error}") from None
+            raise gr.Error(f"{name}: {str(error).replace(str(path), name)}") from None
+        check_work(name, image.shape[1], image.shape[0], outscale)
         upscaler = self.upscalers[preset]
         start = time.perf_counter()
         result = upscaler(image, outscale=outscale)
         seconds = time.perf_counter() - start
         bicubic = np.asarray(Image.fromarray(image).resize(result.shape[1::-1], Image.BICUBIC))
-        out = Path(tempfile.mkdtemp(dir=self.folder)) / f"{Path(path).stem}_{preset}_x{outscale:g}.png"
+        shutil.rmtree(self.results, ignore_errors=True)  # the last request's: Gradio has its copy
+        self.results.mkdir()
+        out = self.results / f"{Path(path).stem}_{preset}_x{outscale:g}.png"
         Image.fromarray(result).save(out)
         size = f"{image.shape[1]}×{image.shape[0]} → {result.shape[1]}×{result.shape[0]}"
         timing = f"{size} in {seconds:.2f} s on {self.device}, by {upscaler.runtime}"
@@ -77,8 +98,19 @@ class Session:
         return [(image, captions[name]) for name, image in row.items()]
 
 
+def check_work(name: str, width: int, height: int, outscale) -> None:
+    """gr.Error unless `outscale` is in the slider's range and the request's work is bounded."""
+    if not isinstance(outscale, (int, float)) or not 1 <= outscale <= 8:
+        raise gr.Error(f"Output scale must be a number from 1 to 8, not {outscale!r}.")
+    if width * height > MAX_INPUT_PIXELS:
+        raise gr.Error(f"{name}: {width}×{height} is more than this app upscales per request "
+                       f"(at most {MAX_INPUT_PIXELS:,} pixels, e.g. 256×256); crop the face, or "
+                       "use `dcgan-sr upscale` for large images.")
+
+
 def build(session: Session) -> gr.Blocks:
-    with gr.Blocks(title="dcgan-sr", analytics_enabled=False) as app:
+    with gr.Blocks(title="dcgan-sr", analytics_enabled=False,
+                   delete_cache=(60, FILE_LIFETIME)) as app:
         gr.Markdown("# dcgan-sr: 4× face super-resolution\nA small face (32×32 is what the "
                     "presets were trained on) in, four times larger out. Runs on this machine.")
         with gr.Tab("Upscale"):
@@ -111,12 +143,71 @@ def build(session: Session) -> gr.Blocks:
     return app
 
 
+def check_can_listen(host: str, port: int) -> None:
+    """UserError naming the flag to change when `host`:`port` cannot be listened on."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as error:
+        raise UserError(f"--host {host}: not a name or address of this machine ({error.strerror});"
+                        " use 127.0.0.1 (this machine only) or 0.0.0.0 (every network)") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} is in use on {host}; pass another --port (e.g. "
+                                f"--port {port + 1 if port < 65535 else 7860})") from None
+            raise UserError(f"cannot listen on {host}:{port} ({error.strerror}); pass --host "
+                            "127.0.0.1 (this machine only) or another --host") from None
+
+
+def app_folder(parent: str | Path | None = None) -> Path:
+    """A new folder for one server's uploads and results (holding the server's PID), after
+    removing those of servers that no longer run."""
+    parent = Path(parent or tempfile.gettempdir())
+    for folder in parent.glob(FOLDER_PREFIX + "*"):
+        if folder.is_dir() and not _server_alive(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=parent))
+    (folder / "pid").write_text(str(os.getpid()))
+    return folder
+
+
+def _server_alive(folder: Path) -> bool:
+    try:
+        pid = int((folder / "pid").read_text())
+    except (OSError, ValueError):  # no PID: an older version's folder, or one being made
+        return time.time() - folder.stat().st_mtime < 86400
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _stop(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: Gradio closes its server, then we clean up
+
+
 def serve(host: str = "127.0.0.1", port: int = 7860, runtime: str = "auto") -> None:
-    app = build(Session(runtime=runtime))
-    app.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
-    # System fonts: the default theme's web fonts would be fetched from the internet.
-    theme = gr.themes.Default(font=["system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"])
-    app.launch(server_name=host, server_port=port, share=False, max_file_size=MAX_UPLOAD,
-               inbrowser=False, theme=theme, quiet=True, prevent_thread_lock=True)
-    print(f"dcgan-sr: serving on {app.local_url} (Ctrl-C stops)", flush=True)
-    app.block_thread()
+    check_can_listen(host, port)
+    folder = app_folder()
+    os.environ["GRADIO_TEMP_DIR"] = str(folder / "gradio")  # uploads, results: all in `folder`
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        app = build(Session(folder, runtime=runtime))
+        app.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+        # System fonts: the default theme's web fonts would be fetched from the internet.
+        theme = gr.themes.Default(font=["system-ui", "sans-serif"],
+                                  font_mono=["ui-monospace", "monospace"])
+        app.launch(server_name=host, server_port=port, share=False, max_file_size=MAX_UPLOAD,
+                   inbrowser=False, theme=theme, quiet=True, prevent_thread_lock=True)
+        print(f"dcgan-sr: serving on {app.local_url} (Ctrl-C stops)", flush=True)
+        app.block_thread()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(folder, ignore_errors=True)
+        print("dcgan-sr: stopped; removed the uploads and results", flush=True)
