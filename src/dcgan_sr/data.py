@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The 64 bundled CelebA test-partition faces (present in a source checkout).
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+# The 64 bundled CelebA test-partition faces: package data, so that `demo` and `serve` work
+# from a wheel too (data/sample in a checkout is a link to them).
+SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
 HR_SIZE = 128
 SCALE = 4
 LR_SIZE = HR_SIZE // SCALE
