@@ -85,7 +85,10 @@ def test_the_degradation_tab_shows_each_method_with_its_psnr(app, sample_files):
     assert captions[0].startswith("LR as given") and captions[-1] == "truth (HR)"
     assert [c.split(":")[0] for c in captions[1:-1]] == ["bicubic", "mse", "gan", "real"]
     lr, hr = degrade.pairs([degrade.read_photo(sample_files[0], 10 ** 8)], "jpeg")
-    assert captions[1] == f"bicubic: {float(metrics.psnr(interpolate(lr, 'bicubic'), hr)[0]):.2f} dB"
+    bicubic = interpolate(lr, "bicubic")
+    identity = metrics.FaceMetrics().scores({"bicubic": bicubic}, hr)["bicubic"]["identity"][0]
+    assert captions[1] == (f"bicubic: {float(metrics.psnr(bicubic, hr)[0]):.2f} dB, "
+                           f"identity {identity:.3f}")
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@
 Tab "Upscale": an image (uploaded, or one of the bundled sample faces at 32x32), a preset
 and a final scale; the result beside bicubic on a slider, the PNG to download, the time.
 Tab "What degradation does": a sample face under one named degradation (dcgan_sr.degrade),
-as LR, bicubic, each preset and the truth, with PSNR under each.
+as LR, bicubic, each preset and the truth, with PSNR under each, and the identity distance
+to the truth when dlib is installed (the [faces] extra; dcgan_sr.metrics.FaceMetrics).
 
 Every image goes through `dcgan_sr.Upscaler`, as from Python and the CLI. One request runs
 at a time (Gradio's queue): a burst waits instead of exhausting memory. Each request's work
@@ -57,6 +58,7 @@ class Session:
         self.results = folder / "results"
         self.results.mkdir(exist_ok=True)
         self.device = device_name()
+        self.faces = metrics.FaceMetrics() if metrics.faces_available() else None
         self.examples = []  # the sample faces' protocol LR (32x32), as files to upload
         lr, _ = degrade.pairs(list(self.photos.values()), "protocol")
         for name, face in zip(self.photos, lr):
@@ -88,13 +90,17 @@ class Session:
         return (bicubic, result), str(out), timing
 
     def compare(self, face: str, degradation: str) -> list[tuple[np.ndarray, str]]:
-        """A sample face under `degradation`: each image with its caption (PSNR against HR)."""
+        """A sample face under `degradation`: each image with its caption (PSNR against HR;
+        with dlib, the identity distance to HR too: lower is better, below 0.6 the same person)."""
         row = degradation_row(self.photos[face], degradation, self.upscalers)
         hr = row["HR"][None]
         captions = {"LR as given": "LR as given (shown 4x, nearest)", "HR": "truth (HR)"}
-        for name, image in row.items():
-            if name not in captions:
-                captions[name] = f"{name}: {float(metrics.psnr(image[None], hr)[0]):.2f} dB"
+        upscaled = {name: image[None] for name, image in row.items() if name not in captions}
+        identity = self.faces.scores(upscaled, hr) if self.faces else {}
+        for name, image in upscaled.items():
+            captions[name] = f"{name}: {float(metrics.psnr(image, hr)[0]):.2f} dB"
+            if name in identity:
+                captions[name] += f", identity {float(identity[name]['identity'][0]):.3f}"
         return [(image, captions[name]) for name, image in row.items()]
 
 
@@ -132,7 +138,9 @@ def build(session: Session) -> gr.Blocks:
                          api_name="upscale")
         with gr.Tab("What degradation does"):
             gr.Markdown("The same face made small in different ways. `real` was trained on "
-                        "such inputs; PSNR is measured against the original (HR).")
+                        "such inputs; PSNR is measured against the original (HR), and so is "
+                        "the identity distance (dlib's face descriptors; lower is better, below "
+                        "0.6 dlib deems it the same person).")
             with gr.Row():
                 face = gr.Dropdown(list(session.photos), value=next(iter(session.photos)),
                                    label="Sample face")
