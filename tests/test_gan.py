@@ -99,7 +99,7 @@ def test_ema_is_exported_and_differs_from_the_raw_weights(tmp_path, tiny_config,
     g = build_generator(config)
     g.load_weights(tmp_path / "run" / "generator.weights.h5")
     gan = _gan(config)
-    from dcgan_sr.callbacks import Checkpoints
+    from dcgan_sr.checkpoints import Checkpoints
     Checkpoints(tmp_path / "run" / "checkpoints").restore(gan)
     raw = [v.numpy() for v in gan.generator.trainable_variables]
     with gan.averaged_generator() as averaged:

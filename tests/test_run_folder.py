@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from dcgan_sr.callbacks import Checkpoints
+from dcgan_sr.checkpoints import Checkpoints
 from dcgan_sr.errors import UserError
 from dcgan_sr.train import train
 from conftest import assert_one_line_error
@@ -181,9 +181,9 @@ def test_out_that_is_a_file_is_one_line_naming_it(cli, tmp_path, celeba_dir):
 
 def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, tiny_config, celeba_dir,
                                                                    monkeypatch, capsys):
-    from dcgan_sr import callbacks, cli
+    from dcgan_sr import checkpoints, cli
     saves = []
-    real_save = callbacks.Checkpoints.save
+    real_save = checkpoints.Checkpoints.save
 
     def save_then_fill_the_disk(self, gan, step, wall_seconds):
         if saves:
@@ -192,7 +192,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, ti
         saves.append(step)
         return real_save(self, gan, step, wall_seconds)
 
-    monkeypatch.setattr(callbacks.Checkpoints, "save", save_then_fill_the_disk)
+    monkeypatch.setattr(checkpoints.Checkpoints, "save", save_then_fill_the_disk)
     tiny_config.save(tmp_path / "tiny.json")
     code = cli.main(["train", "--data", str(celeba_dir), "--out", str(tmp_path / "run"),
                      "--config", str(tmp_path / "tiny.json")])

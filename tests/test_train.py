@@ -15,7 +15,7 @@ from dcgan_sr import callbacks
 from dcgan_sr.config import Config
 from dcgan_sr.errors import TrainingInterrupted, UserError
 from dcgan_sr.presets import load_generator
-from dcgan_sr.callbacks import Checkpoints
+from dcgan_sr.checkpoints import Checkpoints
 from dcgan_sr.train import build_gan, train
 
 

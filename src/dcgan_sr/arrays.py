@@ -28,7 +28,7 @@ import numpy as np
 
 from dcgan_sr import data, degrade
 from dcgan_sr.errors import UserError, first_line
-from dcgan_sr.io import write_atomic
+from dcgan_sr.io import write_atomic, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,7 @@ def prepare(data_dir: str | Path, out_dir: str | Path, chunk: int = 2048,
             from dcgan_sr import records  # TensorFlow, needed only for TFRecords
             records.write_shards(np.load(target, mmap_mode="r"), out, split, shards)
             manifest["splits"][split]["tfrecord_shards"] = shards
-    write_atomic(out / MANIFEST,
-                 lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=2) + "\n"))
+    write_json_atomic(out / MANIFEST, manifest)
     return manifest
 
 

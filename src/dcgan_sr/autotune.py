@@ -32,7 +32,7 @@ import numpy as np
 from dcgan_sr import data
 from dcgan_sr.config import Config
 from dcgan_sr.errors import first_line
-from dcgan_sr.io import write_atomic
+from dcgan_sr.io import write_json_atomic
 from dcgan_sr.runtime import cpu_features
 
 log = logging.getLogger(__name__)
@@ -173,8 +173,7 @@ def choose_xla(config: Config, step: int, build: Callable[[bool], keras.Model]) 
         measured = measure(build, config, phases)
         entry = _to_cache(cached.get(key, {}), measured)
         try:
-            write_atomic(path, lambda tmp: Path(tmp).write_text(
-                json.dumps(cached | {key: entry}, indent=1) + "\n"))
+            write_json_atomic(path, cached | {key: entry}, indent=1)
         except OSError as error:
             log.info("--xla auto: could not cache the timings in %s (%s)", path, error)
         source = "timed now"

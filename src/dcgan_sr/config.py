@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from dcgan_sr.errors import UserError
+from dcgan_sr.io import write_json_atomic
 
 # The realistic mix's downscaling kernels (dcgan_sr.degrade.resize names them).
 MIX_KERNELS = ("bicubic", "bilinear_noaa", "area", "nearest", "nearest_cv", "lanczos")
@@ -160,7 +161,7 @@ class Config:
             raise UserError(f"{source}: {error}") from None
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> "Config":

@@ -13,14 +13,13 @@ Writes to the output folder:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from dcgan_sr import arrays, data, degrade, plots
 from dcgan_sr.evaluate import face_metrics, format_table, interpolate, summarize, upscale_all
-from dcgan_sr.io import write_atomic
+from dcgan_sr.io import write_atomic, write_json_atomic
 from dcgan_sr.config import Config
 from dcgan_sr.presets import DEFAULT_PRESET, PRESETS, WEIGHTS_DIR, preset_files
 from dcgan_sr.upscaler import Upscaler
@@ -88,7 +87,7 @@ def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo", runtime
         plots.save_png(sr, out / "sr" / name)
     plots.metrics_chart(result, out / "metrics.png")
     table = format_table(result)
-    write_atomic(out / "metrics.json", lambda t: Path(t).write_text(json.dumps(result, indent=2) + "\n"))
+    write_json_atomic(out / "metrics.json", result)
     write_atomic(out / "metrics.txt", lambda t: Path(t).write_text(table + "\n"))
     print(table)
     print(f"\nwrote {out}/: comparison_grid.png, robustness.png, comparison_table.png, training_curves.png, "

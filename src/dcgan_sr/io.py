@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -28,3 +29,9 @@ def write_atomic(path: str | Path, write: Callable[[str], object]) -> Path:
         with contextlib.suppress(OSError):  # gone already, or the folder refuses: say it once
             tmp.unlink(missing_ok=True)
     return path
+
+
+def write_json_atomic(path: str | Path, value, indent: int | None = 2) -> Path:
+    """`value` as JSON text (a final newline) at `path`, atomically (`write_atomic`)."""
+    text = json.dumps(value, indent=indent) + "\n"
+    return write_atomic(path, lambda tmp: Path(tmp).write_text(text))

@@ -27,7 +27,7 @@ from PIL import Image
 
 from dcgan_sr.data import IMAGE_SUFFIXES, KNOWN_IMAGES, SCALE
 from dcgan_sr.inference import Route, keras_route
-from dcgan_sr.io import write_atomic
+from dcgan_sr.io import write_atomic, write_json_atomic
 from dcgan_sr.pixels import to_array
 
 MAX_INPUT_PIXELS = 4096 * 4096  # the 4x output of a larger image would not fit in memory
@@ -174,8 +174,7 @@ def _record_output(out_dir: Path, name: str) -> set[str]:
         if fcntl is not None:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
         written = _written_before(out_dir) | {name}
-        write_atomic(out_dir / OUTPUTS_MANIFEST,
-                     lambda tmp: Path(tmp).write_text(json.dumps(sorted(written)) + "\n"))
+        write_json_atomic(out_dir / OUTPUTS_MANIFEST, sorted(written), indent=None)
     return written
 
 
