@@ -28,6 +28,7 @@ from PIL import Image
 from dcgan_sr.data import IMAGE_SUFFIXES, KNOWN_IMAGES, SCALE
 from dcgan_sr.inference import Route, keras_route
 from dcgan_sr.io import write_atomic, write_json_atomic
+from dcgan_sr.models import PixelShuffle
 from dcgan_sr.pixels import to_array
 
 MAX_INPUT_PIXELS = 4096 * 4096  # the 4x output of a larger image would not fit in memory
@@ -38,14 +39,28 @@ class UnreadableImage(Exception):
 
 
 def receptive_margin(generator: keras.Model) -> int:
-    """Input pixels an output pixel can see on each side, from the generator's layers."""
-    margin, scale = 0.0, 1
+    """Input pixels an output pixel can see on each side: the tiling margin, exact for the
+    generator's chain of convs and 2x upsamplings (UpSampling2D or PixelShuffle).
+
+    Followed back from each output pixel of one 4x4 block (each phase of the grid) to the
+    input, a conv widens the span by its half-width and an upsampling by s maps pixel p to
+    p // s; the margin is the widest reach past the block's own input pixel. The bicubic
+    skip reaches 2 pixels, less than any preset's convs."""
+    chain = []
     for layer in generator.layers:
         if isinstance(layer, keras.layers.UpSampling2D):
-            scale *= layer.size[0]
+            chain.append(("up", layer.size[0]))
+        elif isinstance(layer, PixelShuffle):
+            chain.append(("up", layer.scale))
         elif isinstance(layer, keras.layers.Conv2D):
-            margin += (layer.kernel_size[0] - 1) / 2 / scale
-    return math.ceil(margin)
+            chain.append(("conv", (layer.kernel_size[0] - 1) // 2 * layer.dilation_rate[0]))
+    margin = 2
+    for phase in range(math.prod(n for kind, n in chain if kind == "up")):
+        low = high = phase
+        for kind, n in reversed(chain):
+            low, high = (low - n, high + n) if kind == "conv" else (low // n, high // n)
+        margin = max(margin, -low, high)
+    return margin
 
 
 def upscale_array(generator: keras.Model, image: np.ndarray, tile: int = 128,
