@@ -78,16 +78,16 @@ def test_auto_runs_the_fastest_installed_route_and_the_routes_agree(up, tiny_wei
         Upscaler(tiny_weights, runtime="tensorrt")
 
 
-@pytest.mark.parametrize("bad", [0, -2.0, float("nan"), float("inf"), "4", True])
+@pytest.mark.parametrize("bad", [0, -2.0, 16.5, float("nan"), float("inf"), "4", True])
 def test_outscale_is_checked_on_every_call_before_the_network_runs(bad, monkeypatch):
     from dcgan_sr import upscaler as module
 
     up = module.Upscaler("real", runtime="keras")
     monkeypatch.setattr(module, "upscale_array", lambda *a, **k: pytest.fail("the network ran"))
     face = np.zeros((32, 32, 3), np.uint8)
-    with pytest.raises(ValueError, match="outscale must be a finite positive number"):
+    with pytest.raises(ValueError, match="outscale must be a number above 0 and at most 16"):
         up(face, outscale=bad)
-    with pytest.raises(ValueError, match="outscale must be a finite positive number"):
+    with pytest.raises(ValueError, match="outscale must be a number above 0 and at most 16"):
         up.batch([face], outscale=bad)
-    with pytest.raises(ValueError, match="outscale must be a finite positive number"):
+    with pytest.raises(ValueError, match="outscale must be a number above 0 and at most 16"):
         module.Upscaler("real", outscale=bad, runtime="keras")

@@ -18,6 +18,8 @@ from dcgan_sr.config import CHOICES, Config
 from dcgan_sr.degrade import NAMED
 from dcgan_sr.errors import TrainingInterrupted, UserError, WorkerLost
 from dcgan_sr.runtime import has_tensorflow, installed, show_messages, start_tensorflow
+from dcgan_sr.vocabulary import (DEFAULT_TILE, EXPORT_FORMATS, MAX_OUTSCALE, MIN_TILE,
+                                 OUTPUT_FORMATS, RUNTIMES)
 
 def _config_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("hyperparameters (defaults: the seed's recipe)")
@@ -44,7 +46,7 @@ def _device_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                         help="where the generator runs (default auto: a GPU when the Keras backend "
                              "sees one; CUDA_VISIBLE_DEVICES is honoured)")
-    parser.add_argument("--runtime", choices=("auto", "keras", "onnxruntime"), default="auto",
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
                         help="what runs it on the CPU (default auto: ONNX Runtime when installed, "
                              "the fastest; else Keras)")
 
@@ -53,10 +55,19 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dcgan-sr", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_download, _add_subset, _add_prepare, _add_train, _add_evaluate, _add_upscale,
+                _add_export, _add_serve, _add_demo):
+        add(commands)
+    return parser
 
+
+def _add_download(commands) -> None:
     p = commands.add_parser("download", help="download CelebA from Kaggle")
     p.add_argument("--dest", default="data/celeba", help="destination folder (default data/celeba)")
+    p.set_defaults(run=_download)
 
+
+def _add_subset(commands) -> None:
     p = commands.add_parser("subset", help="copy a listed subset of CelebA (e.g. the presets' 5,100 faces)")
     p.add_argument("--data", required=True, help="folder of the full CelebA (`dcgan-sr download`)")
     p.add_argument("--list", default="data/celeba_5100.csv",
@@ -64,14 +75,20 @@ def _build_parser() -> argparse.ArgumentParser:
                         "presets were trained, chosen and tested on)")
     p.add_argument("--out", required=True, help="folder to copy them into, with the list as its "
                                                 "list_eval_partition.csv")
+    p.set_defaults(run=_subset)
 
+
+def _add_prepare(commands) -> None:
     p = commands.add_parser("prepare", help="decode a CelebA folder once into uint8 HR arrays")
     p.add_argument("--data", required=True, help="folder of CelebA images")
     p.add_argument("--out", required=True, help="folder for <split>.npy and prepared.json")
     p.add_argument("--tfrecord-shards", type=int, default=0, metavar="N",
                    help="also write N TFRecord files per split, for tf.data at scale "
                         "(needs TensorFlow; default 0)")
+    p.set_defaults(run=_prepare)
 
+
+def _add_train(commands) -> None:
     p = commands.add_parser("train", help="train (or resume) a run")
     p.add_argument("--data", required=True,
                    help="folder of CelebA images, or one written by `dcgan-sr prepare`")
@@ -86,7 +103,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="also keep G at every checkpoint (generators/step_N.weights.h5), to "
                         "choose the one to ship afterwards")
     _config_flags(p)
+    p.set_defaults(run=_train)
 
+
+def _add_evaluate(commands) -> None:
     p = commands.add_parser("evaluate", help="PSNR/SSIM of bilinear, bicubic and generators")
     p.add_argument("--data", required=True, help="folder of CelebA images")
     p.add_argument("--split", default="test", help="train, val, test, train+val or all (default test)")
@@ -100,41 +120,55 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="only the first N images of the split")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _device_flags(p)
+    p.set_defaults(run=_evaluate)
 
+
+def _add_upscale(commands) -> None:
     p = commands.add_parser("upscale", help="upscale image files 4x")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders")
     p.add_argument("--out", required=True, help="output folder; writes <stem><suffix>.<ext>")
     p.add_argument("--weights", help="preset name (real, mse, gan) or a .weights.h5/.keras file "
                                      "(default real: see the README's robustness table)")
-    p.add_argument("--tile", type=int, default=128, help="tile size in input pixels (default 128)")
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE,
+                   help=f"tile size in input pixels (default {DEFAULT_TILE}, at least {MIN_TILE})")
     p.add_argument("--overwrite", action="store_true", help="redo outputs that exist")
     p.add_argument("--outscale", type=float, default=4.0, metavar="X",
-                   help="final scale: the network's 4x, then resized by Lanczos (default 4)")
-    p.add_argument("--ext", choices=("png", "jpg", "webp"), default="png",
+                   help="final scale: the network's 4x, then resized by Lanczos (default 4, at "
+                        f"most {MAX_OUTSCALE})")
+    p.add_argument("--ext", choices=tuple(OUTPUT_FORMATS), default="png",
                    help="output format (default png; jpg puts transparency on white)")
     p.add_argument("--suffix", default="", help="added to each output's name, e.g. _x4")
     p.add_argument("--recursive", action="store_true",
                    help="also upscale the images in subfolders, mirroring them under --out")
     _device_flags(p)
+    p.set_defaults(run=_upscale)
 
+
+def _add_export(commands) -> None:
     p = commands.add_parser("export", help="write the generator as a SavedModel, ONNX or LiteRT file")
     p.add_argument("--weights", help="preset name (real, mse, gan) or a .weights.h5/.keras file "
                                      "(default real)")
-    p.add_argument("--format", required=True, choices=("saved_model", "onnx", "litert"))
+    p.add_argument("--format", required=True, choices=tuple(EXPORT_FORMATS))
     p.add_argument("--out", required=True,
                    help="where to write it (a folder for saved_model, a file for onnx/litert)")
+    p.set_defaults(run=_export)
 
+
+def _add_serve(commands) -> None:
     p = commands.add_parser("serve", help="a local web app for trying the presets (pip install .[app])")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     _device_flags(p)
+    p.set_defaults(run=_serve)
 
+
+def _add_demo(commands) -> None:
     p = commands.add_parser("demo", help="super-resolve the bundled sample, write figures and metrics")
-    p.add_argument("--data", help="folder of CelebA images (default: the bundled data/sample)")
+    p.add_argument("--data", help="folder of CelebA images (default: the bundled sample faces)")
     p.add_argument("--out", default="outputs/demo", help="output folder (default outputs/demo)")
     _device_flags(p)
-    return parser
+    p.set_defaults(run=_demo)
 
 
 def _config_from_args(args) -> Config:
@@ -167,67 +201,75 @@ def _choose_device(args) -> None:
 def _run(args) -> int:
     if args.command not in ("download", "subset", "prepare"):
         _choose_device(args)
-    if args.command == "download":
-        from dcgan_sr.download import download_celeba
-        download_celeba(args.dest)
-        return 0
-    if args.command == "subset":
-        from dcgan_sr.data import make_subset
-        copied = make_subset(args.data, args.list, args.out)
-        print(f"{args.out}: {copied:,} images copied")
-        return 0
-    if args.command == "prepare":
-        from dcgan_sr.arrays import prepare
-        if args.tfrecord_shards < 0:
-            raise UserError("--tfrecord-shards must be 0 or more")
-        if args.tfrecord_shards and not has_tensorflow():
-            raise UserError("--tfrecord-shards needs TensorFlow (pip install tensorflow); "
-                            "leave it out to write the NumPy arrays alone")
-        print(json.dumps(prepare(args.data, args.out, tfrecord_shards=args.tfrecord_shards)
-                         ["splits"], indent=2))
-        return 0
-    if args.command == "train":
-        from dcgan_sr.train import train
-        config = _config_from_args(args)
-        summary = train(config, args.data, args.out, overwrite=args.overwrite,
-                        train_split=args.train_split, val_split=args.val_split,
-                        keep_generators=args.keep_generators)
-        print(json.dumps(summary, indent=2))
-        return 0
-    if args.command == "evaluate":
-        return _evaluate(args)
-    if args.command == "upscale":
-        from dcgan_sr.upscale import upscale_files
-        from dcgan_sr.upscaler import Upscaler
-        if args.tile < 16:
-            raise UserError("--tile must be at least 16 input pixels")
-        if not 0 < args.outscale <= 16:
-            raise UserError("--outscale must be above 0 and at most 16")
-        if "/" in args.suffix or "\\" in args.suffix:
-            raise UserError("--suffix is part of a file name: no / or \\ in it")
-        upscaler = Upscaler(args.weights, tile=args.tile, outscale=args.outscale,
-                            runtime=args.runtime)
-        bar = ProgressBar() if sys.stdout.isatty() else None  # else a line per file, for logs
-        report = upscale_files(upscaler, args.inputs, args.out, overwrite=args.overwrite, ext=args.ext,
-                               suffix=args.suffix, recursive=args.recursive,
-                               say=lambda line: print(line, file=sys.stderr if bar else sys.stdout),
-                               progress=bar)
-        print(f"{len(report.written)} written, {len(report.skipped)} skipped, "
-              f"{len(report.failed)} failed")
-        return 1 if report.failed else 0
-    if args.command == "export":
-        from dcgan_sr.export import export
-        from dcgan_sr.presets import load_generator
-        print(export(load_generator(args.weights), args.format, args.out))
-        return 0
-    if args.command == "serve":
-        return _serve(args)
-    if args.command == "demo":
-        from dcgan_sr.data import SAMPLE_DIR
-        from dcgan_sr.demo import run_demo
-        run_demo(args.data or SAMPLE_DIR, args.out, runtime=args.runtime)
-        return 0
-    raise AssertionError(args.command)
+    return args.run(args)
+
+
+def _download(args) -> int:
+    from dcgan_sr.download import download_celeba
+    download_celeba(args.dest)
+    return 0
+
+
+def _subset(args) -> int:
+    from dcgan_sr.data import make_subset
+    copied = make_subset(args.data, args.list, args.out)
+    print(f"{args.out}: {copied:,} images copied")
+    return 0
+
+
+def _prepare(args) -> int:
+    from dcgan_sr.arrays import prepare
+    if args.tfrecord_shards < 0:
+        raise UserError("--tfrecord-shards must be 0 or more")
+    if args.tfrecord_shards and not has_tensorflow():
+        raise UserError("--tfrecord-shards needs TensorFlow (pip install tensorflow); "
+                        "leave it out to write the NumPy arrays alone")
+    print(json.dumps(prepare(args.data, args.out, tfrecord_shards=args.tfrecord_shards)
+                     ["splits"], indent=2))
+    return 0
+
+
+def _train(args) -> int:
+    from dcgan_sr.train import train
+    summary = train(_config_from_args(args), args.data, args.out, overwrite=args.overwrite,
+                    train_split=args.train_split, val_split=args.val_split,
+                    keep_generators=args.keep_generators)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _upscale(args) -> int:
+    from dcgan_sr.upscale import upscale_files
+    from dcgan_sr.upscaler import Upscaler
+    if args.tile < MIN_TILE:
+        raise UserError(f"--tile must be at least {MIN_TILE} input pixels")
+    if not 0 < args.outscale <= MAX_OUTSCALE:
+        raise UserError(f"--outscale must be above 0 and at most {MAX_OUTSCALE}")
+    if "/" in args.suffix or "\\" in args.suffix:
+        raise UserError("--suffix is part of a file name: no / or \\ in it")
+    upscaler = Upscaler(args.weights, tile=args.tile, outscale=args.outscale, runtime=args.runtime)
+    bar = ProgressBar() if sys.stdout.isatty() else None  # else a line per file, for logs
+    report = upscale_files(upscaler, args.inputs, args.out, overwrite=args.overwrite, ext=args.ext,
+                           suffix=args.suffix, recursive=args.recursive,
+                           say=lambda line: print(line, file=sys.stderr if bar else sys.stdout),
+                           progress=bar)
+    print(f"{len(report.written)} written, {len(report.skipped)} skipped, "
+          f"{len(report.failed)} failed")
+    return 1 if report.failed else 0
+
+
+def _export(args) -> int:
+    from dcgan_sr.export import export
+    from dcgan_sr.presets import load_generator
+    print(export(load_generator(args.weights), args.format, args.out))
+    return 0
+
+
+def _demo(args) -> int:
+    from dcgan_sr.data import SAMPLE_DIR
+    from dcgan_sr.demo import run_demo
+    run_demo(args.data or SAMPLE_DIR, args.out, runtime=args.runtime)
+    return 0
 
 
 def _serve(args) -> int:

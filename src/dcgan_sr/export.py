@@ -19,8 +19,8 @@ from keras import ops
 from dcgan_sr.data import to_model, to_pixels
 from dcgan_sr.errors import UserError
 from dcgan_sr.runtime import installed
+from dcgan_sr.vocabulary import EXPORT_FORMATS
 
-FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
 SUFFIX = {"onnx": ".onnx", "litert": ".tflite"}
 # What a format needs beyond TensorFlow (pip install ...).
 NEEDS = {"onnx": ("tf2onnx", "onnx")}
@@ -55,7 +55,7 @@ def export(generator: keras.Model, fmt: str, out: str | Path) -> Path:
     signature = [keras.InputSpec(shape=(None, None, None, 3), dtype="uint8")]
     with warnings.catch_warnings():  # Keras' tf2onnx shim probes np.object (a FutureWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        pixels_model(generator).export(str(partial), format=FORMATS[fmt], input_signature=signature,
+        pixels_model(generator).export(str(partial), format=EXPORT_FORMATS[fmt], input_signature=signature,
                                        verbose=False)
     partial.rename(out)
     return out

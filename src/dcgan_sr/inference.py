@@ -24,8 +24,8 @@ import numpy as np
 from dcgan_sr.data import from_model, to_model
 from dcgan_sr.errors import UserError
 from dcgan_sr.runtime import installed
+from dcgan_sr.vocabulary import RUNTIMES
 
-RUNTIMES = ("auto", "keras", "onnxruntime")
 Route = Callable[[np.ndarray], np.ndarray]
 
 

@@ -30,6 +30,7 @@ from dcgan_sr.inference import Route, keras_route
 from dcgan_sr.io import write_atomic, write_json_atomic
 from dcgan_sr.models import PixelShuffle
 from dcgan_sr.pixels import to_array
+from dcgan_sr.vocabulary import DEFAULT_TILE, MAX_SIDE, OUTPUT_FORMATS
 
 MAX_INPUT_PIXELS = 4096 * 4096  # the 4x output of a larger image would not fit in memory
 
@@ -63,7 +64,7 @@ def receptive_margin(generator: keras.Model) -> int:
     return margin
 
 
-def upscale_array(generator: keras.Model, image: np.ndarray, tile: int = 128,
+def upscale_array(generator: keras.Model, image: np.ndarray, tile: int = DEFAULT_TILE,
                   margin: int | None = None, route: Route | None = None) -> np.ndarray:
     """uint8 (H, W, 3) -> uint8 (4H, 4W, 3), in tiles of `tile` x `tile` input pixels, each
     through `route` (`dcgan_sr.inference`; default: the generator in Keras)."""
@@ -149,11 +150,9 @@ class UpscaleReport:
 OUTPUTS_MANIFEST = ".dcgan-sr-outputs.json"
 
 
-FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
 
 
 # The largest side each output format can hold (Pillow's WebP and JPEG encoders).
-MAX_SIDE = {"webp": 16_383, "jpg": 65_500}
 
 
 def output_size(width: int, height: int, outscale: float) -> tuple[int, int]:
@@ -170,7 +169,7 @@ def save_image(image: np.ndarray, path: Path, ext: str) -> str | None:
         picture = Image.alpha_composite(Image.new("RGBA", picture.size, "white"), picture).convert("RGB")
         note = "JPEG has no alpha: put on white"
     options = {"quality": 95} if ext in ("jpg", "webp") else {}
-    write_atomic(path, lambda tmp: picture.save(tmp, format=FORMATS[ext], **options))
+    write_atomic(path, lambda tmp: picture.save(tmp, format=OUTPUT_FORMATS[ext], **options))
     return note
 
 

@@ -34,18 +34,19 @@ from dcgan_sr.data import SCALE
 from dcgan_sr.pixels import to_array
 from dcgan_sr.presets import load_generator
 from dcgan_sr.upscale import read_image, upscale_array
+from dcgan_sr.vocabulary import DEFAULT_TILE, MAX_OUTSCALE, MIN_TILE
 
 
 BATCH = 32  # faces per pass through the network in `batch`
 
 
 class Upscaler:
-    def __init__(self, weights: str | Path | keras.Model | None = None, tile: int = 128,
+    def __init__(self, weights: str | Path | keras.Model | None = None, tile: int = DEFAULT_TILE,
                  outscale: float = SCALE, runtime: str = "auto"):
         """`weights`: a preset name, a weights file, or a generator already built;
         `runtime`: auto, keras or onnxruntime (`self.runtime` says which one runs)."""
-        if tile < 16:
-            raise ValueError("tile must be at least 16 input pixels")
+        if tile < MIN_TILE:
+            raise ValueError(f"tile must be at least {MIN_TILE} input pixels")
         _check_outscale(outscale)
         self.generator = weights if isinstance(weights, keras.Model) else load_generator(weights)
         self.tile, self.outscale = tile, outscale
@@ -107,9 +108,10 @@ class Upscaler:
 
 
 def _check_outscale(outscale) -> float:
-    """A finite positive number, or ValueError (in the constructor and on every call,
-    before the network runs)."""
+    """A number above 0 and at most MAX_OUTSCALE, or ValueError (in the constructor and on
+    every call, before the network runs)."""
     if isinstance(outscale, bool) or not isinstance(outscale, numbers.Real) \
-            or not math.isfinite(outscale) or outscale <= 0:
-        raise ValueError(f"outscale must be a finite positive number, got {outscale!r}")
+            or not math.isfinite(outscale) or not 0 < outscale <= MAX_OUTSCALE:
+        raise ValueError(f"outscale must be a number above 0 and at most {MAX_OUTSCALE}, "
+                         f"got {outscale!r}")
     return float(outscale)
