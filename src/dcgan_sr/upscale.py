@@ -218,50 +218,62 @@ def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
         target = out_dir / relative.with_name(f"{relative.name}{suffix}.{ext}")
         name = target.relative_to(out_dir).as_posix()
         prefix = f"[{i}/{len(files)}] {path}"
-        if target.resolve() in input_paths:
-            report.failed.append(f"{path}: output {target} would overwrite an input; choose another --out")
-        elif target.is_dir():
-            report.failed.append(f"{path}: its output {target} is a folder; move the folder, "
-                                 "or choose another --out or --suffix")
-        elif target in claimed:
-            report.failed.append(f"{path}: output {target} is already the output of "
-                                 f"{claimed[target]}; rename one"
-                                 + ("" if recursive else ", or pass --recursive to keep folders apart"))
-        elif target.exists() and not overwrite:
+        if target.exists() and not overwrite and not target.is_dir() \
+                and target.resolve() not in input_paths and target not in claimed:
             report.skipped.append(target)
             if not progress:
                 say(f"{prefix}: {target} exists, skipped (--overwrite to redo)")
             continue
-        elif target.exists() and name not in ours:
-            report.failed.append(f"{path}: {target} exists and was not written by dcgan-sr; "
-                                 "it is left as it is (move it, or choose another --out)")
-        else:
+        problem = _refusal(path, target, name in ours, input_paths, claimed, recursive)
+        if problem is None:
             try:
-                image, note = read_image(path)
+                line = _upscale_file(upscaler, path, target, ext)
             except UnreadableImage as error:
-                report.failed.append(f"{path}: {error}")
+                problem = f"{path}: {error}"
             else:
                 claimed[target] = path
-                size = output_size(image.shape[1], image.shape[0], upscaler.outscale)
-                if max(size) > MAX_SIDE.get(ext, max(size)):
-                    report.failed.append(
-                        f"{path}: the output, {size[0]}x{size[1]}, is over {ext.upper()}'s "
-                        f"{MAX_SIDE[ext]:,}-pixel limit; use --ext png, or a smaller --outscale")
-                    say(f"error: {report.failed[-1]}")
-                    continue
-                sr = upscaler(image)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                notes = [n for n in (note, save_image(sr, target, ext)) if n]
                 ours = _record_output(out_dir, name)
                 report.written.append(target)
-                if not progress or notes:
-                    say(f"{prefix} -> {target} ({image.shape[1]}x{image.shape[0]} -> "
-                        f"{sr.shape[1]}x{sr.shape[0]}){'; ' + '; '.join(notes) if notes else ''}")
+                if not progress or "; " in line:
+                    say(f"{prefix} -> {target} {line}")
                 continue
-        say(f"error: {report.failed[-1]}")
+        report.failed.append(problem)
+        say(f"error: {problem}")
     if progress and files:
         progress(len(files), len(files))
     return report
+
+
+def _refusal(path: Path, target: Path, ours: bool, input_paths: set[Path],
+             claimed: dict[Path, Path], recursive: bool) -> str | None:
+    """Why `target` must not be written for `path`, or None."""
+    if target.resolve() in input_paths:
+        return f"{path}: output {target} would overwrite an input; choose another --out"
+    if target.is_dir():
+        return (f"{path}: its output {target} is a folder; move the folder, or choose another "
+                "--out or --suffix")
+    if target in claimed:
+        return (f"{path}: output {target} is already the output of {claimed[target]}; rename one"
+                + ("" if recursive else ", or pass --recursive to keep folders apart"))
+    if target.exists() and not ours:
+        return (f"{path}: {target} exists and was not written by dcgan-sr; it is left as it is "
+                "(move it, or choose another --out)")
+    return None
+
+
+def _upscale_file(upscaler, path: Path, target: Path, ext: str) -> str:
+    """Upscale `path` into `target`; its line for the log: the sizes, then any notes after
+    "; ". UnreadableImage when the file cannot be read or the output cannot be saved as `ext`."""
+    image, note = read_image(path)
+    size = output_size(image.shape[1], image.shape[0], upscaler.outscale)
+    if max(size) > MAX_SIDE.get(ext, max(size)):
+        raise UnreadableImage(f"the output, {size[0]}x{size[1]}, is over {ext.upper()}'s "
+                              f"{MAX_SIDE[ext]:,}-pixel limit; use --ext png, or a smaller --outscale")
+    sr = upscaler(image)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    notes = [n for n in (note, save_image(sr, target, ext)) if n]
+    sizes = f"({image.shape[1]}x{image.shape[0]} -> {sr.shape[1]}x{sr.shape[0]})"
+    return sizes + ("; " + "; ".join(notes) if notes else "")
 
 
 def _is_ours(path: Path, out_dir: Path, ours: set[str]) -> bool:
