@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -52,7 +51,7 @@ from PIL import Image
 
 from dcgan_sr.config import MIX_KERNELS
 from dcgan_sr.data import HR_SIZE, LR_SIZE
-from dcgan_sr.pixels import to_rgb
+from dcgan_sr.pixels import UnreadableImage, read, to_rgb
 
 # The realistic mix keeps a window at its own resolution up to this side (CelebA: 178).
 MAX_WINDOW = 256
@@ -301,15 +300,8 @@ def read_photo(path: str | Path, max_pixels: int) -> np.ndarray | None:
     """An image file as uint8 RGB (dcgan_sr.pixels: EXIF orientation, true bit depth), or
     None if unreadable or larger than `max_pixels`."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
-            image = Image.open(path)
-        with image:
-            if image.width * image.height > max_pixels:
-                return None
-            image.load()
-            return to_rgb(image)[0]
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return read(path, max_pixels, to_rgb, "to train on")[0]
+    except UnreadableImage:
         return None
 
 

@@ -10,10 +10,15 @@ evaluation and upscaling.
   conversion to RGB; only the modes of ALPHA_MODES (and images with a transparency
   colour) carry transparency.
 
-Each returns a note for the user when it had to change something.
+Each returns a note for the user when it had to change something. `read` is the one way
+a file becomes an image here: size checked from the header before decoding.
 """
 
 from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -74,3 +79,31 @@ def to_rgb(image: Image.Image) -> tuple[np.ndarray, str | None]:
         array = np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba).convert("RGB"))
         notes.append(f"{mode} with transparency put on white")
     return array, "; ".join(notes) or None
+
+
+class UnreadableImage(Exception):
+    """A file that cannot be decoded as an image, or is larger than the caller takes."""
+
+
+def read(path: str | Path, max_pixels: int, convert: Callable = to_array,
+         purpose: str = "to upscale 4x") -> tuple[np.ndarray, str | None]:
+    """`convert` (to_array or to_rgb) of the image file at `path`; UnreadableImage, saying
+    why, when it is not an image or has more than `max_pixels` pixels (checked from its
+    header, before anything is decoded)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+            image = Image.open(path)
+        with image:
+            if image.width * image.height > max_pixels:
+                raise UnreadableImage(f"{image.width}x{image.height} is too large {purpose} "
+                                      f"(limit {max_pixels:,} pixels); crop or shrink it first")
+            image.load()
+            return convert(image)
+    except UnreadableImage:
+        raise
+    except Image.DecompressionBombError:
+        raise UnreadableImage(f"too large {purpose} (a decompression bomb?); crop or shrink it "
+                              "first") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise UnreadableImage(f"not a readable image ({error})") from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,14 +28,10 @@ from dcgan_sr.data import IMAGE_SUFFIXES, KNOWN_IMAGES, SCALE
 from dcgan_sr.inference import Route, keras_route
 from dcgan_sr.io import write_atomic, write_json_atomic
 from dcgan_sr.models import PixelShuffle
-from dcgan_sr.pixels import to_array
+from dcgan_sr.pixels import UnreadableImage, read, to_array
 from dcgan_sr.vocabulary import DEFAULT_TILE, MAX_SIDE, OUTPUT_FORMATS
 
 MAX_INPUT_PIXELS = 4096 * 4096  # the 4x output of a larger image would not fit in memory
-
-
-class UnreadableImage(Exception):
-    pass
 
 
 def receptive_margin(generator: keras.Model) -> int:
@@ -85,24 +80,8 @@ def upscale_array(generator: keras.Model, image: np.ndarray, tile: int = DEFAULT
 
 def read_image(path: Path) -> tuple[np.ndarray, str | None]:
     """An image file as a uint8 array (grey, RGB or RGBA: `pixels.to_array`), and a note
-    when it had to be converted."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check size below
-            image = Image.open(path)
-        with image:
-            if image.width * image.height > MAX_INPUT_PIXELS:
-                raise UnreadableImage(f"{image.width}x{image.height} is too large to upscale 4x "
-                                      f"(limit {MAX_INPUT_PIXELS:,} pixels); crop or shrink it first")
-            image.load()
-            return to_array(image)
-    except UnreadableImage:
-        raise
-    except Image.DecompressionBombError:
-        raise UnreadableImage("too large to upscale 4x (a decompression bomb?); crop or shrink it "
-                              "first") from None
-    except (OSError, ValueError, SyntaxError) as error:
-        raise UnreadableImage(f"not a readable image ({error})") from None
+    when it had to be converted; UnreadableImage says why not."""
+    return read(path, MAX_INPUT_PIXELS, to_array, "to upscale 4x")
 
 
 def collect_inputs(inputs: list[str | Path], recursive: bool = False
