@@ -255,3 +255,17 @@ def test_init_generator_starts_g_from_given_weights_and_refuses_another_architec
     wider = dataclasses.replace(config, gen_res_filters=(8, 8, 8))
     with pytest.raises(UserError, match="gen_res_filters"):
         train(wider, celeba_dir, tmp_path / "wider", verbose=0)
+
+
+def test_keep_generators_keeps_g_at_every_checkpoint_loadable_with_the_runs_config(
+        tmp_path, tiny_config, celeba_dir):
+    out = tmp_path / "run"
+    train(tiny_config, celeba_dir, out, verbose=0, keep_generators=True)
+    kept = sorted(p.name for p in (out / "generators").iterdir())
+    assert kept == [f"step_{s:07d}.weights.h5" for s in (2, 4, 6)]
+    last = load_generator(out / "generators" / "step_0000006.weights.h5")  # config: the run's
+    final = load_generator(out / "generator.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(last.get_weights(), final.get_weights()))
+    warm_up = load_generator(out / "generators" / "step_0000002.weights.h5")
+    exported = load_generator(out / "generator_mse.weights.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(warm_up.get_weights(), exported.get_weights()))

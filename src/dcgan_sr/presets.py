@@ -38,6 +38,8 @@ def _config_beside(weights: Path) -> Config:
     """The config.json that `train` wrote beside its exported weights."""
     candidates = [weights.with_name(weights.name.replace(".weights.h5", ".config.json")),
                   weights.parent / "config.json"]
+    if weights.parent.name == "generators":  # kept by `train --keep-generators`: the run's
+        candidates.append(weights.parent.parent / "config.json")
     for path in candidates:
         if path.is_file():
             return Config.load(path)
