@@ -6,10 +6,9 @@
                                                "hr": 128*128*3 raw uint8 bytes
 
 A memory map serves one machine. Shards suit `tf.data` where the data is read over a
-network file system or by several workers: each worker of a MultiWorkerMirroredStrategy
-reads its own files (tf.data's auto-sharding by file; not run here, one machine), and
-files are read in parallel.
-Under TensorFlow `dcgan-sr train --data DIR` reads the shards when they are there.
+network file system: files are read in parallel, interleaved. Under TensorFlow, with one
+process, `dcgan-sr train --data DIR` reads the shards when they are there; several workers
+(`--strategy multiworker`, on JAX) read the memory map, each its own share of every batch.
 """
 
 from __future__ import annotations
