@@ -109,7 +109,7 @@ def test_work_per_request_is_bounded_with_a_message_naming_the_file(gradio_app):
     for width, height, scale in ((512, 512, 8), (257, 256, 1), (1024, 65, 2)):
         with pytest.raises(gr.Error, match=r"flat.png: .* `dcgan-sr upscale`"):
             gradio_app.check_work("flat.png", width, height, scale)
-    for scale in (float("nan"), float("inf"), 0, 9, "4"):
+    for scale in (float("nan"), float("inf"), 0, 9, "4", True):
         with pytest.raises(gr.Error, match="Output scale must be a number from 1 to 8"):
             gradio_app.check_work("face.png", 32, 32, scale)
 
@@ -128,6 +128,11 @@ def test_errors_name_the_users_file_and_results_do_not_pile_up(gradio_app, tmp_p
         _, result, _ = session.upscale(str(face[0]), "real", scale)
         assert Path(result).is_file()
     assert [p.name for p in session.results.iterdir()] == [Path(result).name]
+    for call in (lambda: session.upscale(str(face[0]), "evil", 4),
+                 lambda: session.compare("no-such-face.jpg", "jpeg"),
+                 lambda: session.compare(next(iter(session.photos)), "rot13")):
+        with pytest.raises(gr.Error, match="must be one of"):
+            call()
 
 
 def test_stale_app_folders_are_removed_at_start_and_live_ones_kept(gradio_app, tmp_path):
@@ -172,3 +177,15 @@ def test_sigterm_stops_the_server_and_removes_its_uploads_and_results(app, face,
         assert len(list((folder / "results").iterdir())) == 1
         assert any((folder / "gradio").rglob(face[0].name))  # the upload, in the app's folder
     assert process.returncode == 0 and not folder.exists()
+
+
+def test_a_large_upload_is_refused_from_its_header_before_it_is_decoded(gradio_app, tmp_path,
+                                                                        monkeypatch):
+    import gradio as gr
+    from dcgan_sr import app as module
+    session = gradio_app.Session(gradio_app.app_folder(tmp_path))
+    big = tmp_path / "big.png"
+    Image.new("RGB", (3000, 3000)).save(big)  # under the CLI's limit, over the app's
+    monkeypatch.setattr(module, "read_image", lambda *a: pytest.fail("decoded"))
+    with pytest.raises(gr.Error, match=r"big.png: 3000×3000 is more than this app upscales"):
+        session.upscale(str(big), "real", 2)

@@ -24,6 +24,7 @@ import signal
 import socket
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import gradio as gr
@@ -70,12 +71,13 @@ class Session:
         """(bicubic, result) for the slider, the result's PNG, and what it took."""
         if not path:
             raise gr.Error("Upload an image first, or pick a sample face below.")
+        _check_choice("Preset", preset, self.upscalers)
         name = Path(path).name  # the user's file name (Gradio keeps it), not the server's path
+        check_work(name, *_header_size(path), outscale)  # before anything is decoded
         try:
             image, _ = read_image(Path(path))
         except UnreadableImage as error:
             raise gr.Error(f"{name}: {str(error).replace(str(path), name)}") from None
-        check_work(name, image.shape[1], image.shape[0], outscale)
         upscaler = self.upscalers[preset]
         start = time.perf_counter()
         result = upscaler(image, outscale=outscale)
@@ -92,6 +94,8 @@ class Session:
     def compare(self, face: str, degradation: str) -> list[tuple[np.ndarray, str]]:
         """A sample face under `degradation`: each image with its caption (PSNR against HR;
         with dlib, the identity distance to HR too: lower is better, below 0.6 the same person)."""
+        _check_choice("Sample face", face, self.photos)
+        _check_choice("Degradation", degradation, degrade.NAMED)
         row = degradation_row(self.photos[face], degradation, self.upscalers)
         hr = row["HR"][None]
         captions = {"LR as given": "LR as given (shown 4x, nearest)", "HR": "truth (HR)"}
@@ -104,9 +108,30 @@ class Session:
         return [(image, captions[name]) for name, image in row.items()]
 
 
+def _check_choice(what: str, value, choices) -> None:
+    """gr.Error unless `value` is one of `choices` (the API can be called with anything)."""
+    if not isinstance(value, str) or value not in choices:
+        raise gr.Error(f"{what} must be one of {', '.join(choices)}, not {value!r}.")
+
+
+def _header_size(path: str) -> tuple[int, int]:
+    """An image's width and height from its header (0, 0 when it has none: reading it says
+    why); a decompression bomb counts as too large."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except Image.DecompressionBombError:
+        return MAX_INPUT_PIXELS, 2
+    except (OSError, ValueError, SyntaxError):
+        return 0, 0
+
+
 def check_work(name: str, width: int, height: int, outscale) -> None:
     """gr.Error unless `outscale` is in the slider's range and the request's work is bounded."""
-    if not isinstance(outscale, (int, float)) or not 1 <= outscale <= 8:
+    if isinstance(outscale, bool) or not isinstance(outscale, (int, float)) \
+            or not 1 <= outscale <= 8:
         raise gr.Error(f"Output scale must be a number from 1 to 8, not {outscale!r}.")
     if width * height > MAX_INPUT_PIXELS:
         raise gr.Error(f"{name}: {width}×{height} is more than this app upscales per request "
