@@ -234,6 +234,15 @@ def test_overwrite_deletes_only_what_a_run_wrote(tmp_path, tiny_config, celeba_d
                           "config.json was not written by dcgan-sr train")
     assert (mine / "config.json").read_text() == '{"my": "settings"}' and (mine / "history.csv").exists()
 
+    # A user's own history.csv (not a run's columns) stops it too, alone in the folder.
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "history.csv").write_text("date,weight\n2025-01-01,70\n")
+    assert_one_line_error(cli("train", "--data", celeba_dir, "--out", theirs, "--config",
+                              tmp_path / "tiny.json", "--overwrite"),
+                          "history.csv was not written by dcgan-sr train")
+    assert (theirs / "history.csv").read_text() == "date,weight\n2025-01-01,70\n"
+
 
 def test_init_generator_starts_g_from_given_weights_and_refuses_another_architecture(
         tmp_path, finished_run, tiny_config, celeba_dir):

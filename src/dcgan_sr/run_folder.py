@@ -44,9 +44,10 @@ RUN_FOLDERS = {"checkpoints": ("ckpt-*", "latest.json", ".tmp-*"),
                "samples": ("step_*.png", ".tmp-*"),
                "generators": ("step_*.weights.h5", ".tmp-*"),
                "logs": ("events.out.tfevents.*",)}
-# A run's JSON files, and how to tell them from a user's file of the same name.
+# A run's files with common names, and how to tell them from a user's file of the same name.
 RUN_JSON = {"config.json": lambda d: "versions" in d and "execution" in d,
             "summary.json": lambda d: "steps_completed" in d}
+HISTORY_HEADER = ("step", "val_psnr")  # columns every run's history.csv has
 
 
 @contextlib.contextmanager
@@ -91,6 +92,8 @@ def check_out_dir(out: Path, config: Config, overwrite: bool) -> None:
         return
     strangers = [name for name, is_ours in RUN_JSON.items()
                  if (out / name).exists() and not _written_by_a_run(out / name, is_ours)]
+    if (out / "history.csv").exists() and not _history_of_a_run(out / "history.csv"):
+        strangers.append("history.csv")
     if strangers:
         raise UserError(f"{out / strangers[0]} was not written by dcgan-sr train; --overwrite "
                         "discards only a run's own files: move it, or choose another --out")
@@ -112,6 +115,15 @@ def _written_by_a_run(path: Path, is_ours) -> bool:
         return isinstance(values, dict) and is_ours(values)
     except (OSError, ValueError, UnicodeDecodeError):
         return False
+
+
+def _history_of_a_run(path: Path) -> bool:
+    try:
+        with open(path, newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return all(column in header for column in HISTORY_HEADER)
 
 
 def finished_summary(out: Path, config: Config) -> dict | None:
