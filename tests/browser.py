@@ -54,6 +54,7 @@ def app_server(timeout: float = 240, tmpdir: Path | None = None):
     env = dict(os.environ, **({"TMPDIR": str(tmpdir)} if tmpdir else {}))
     process = subprocess.Popen([sys.executable, "-m", "dcgan_sr.cli", "serve", "--port", str(port)],
                                stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+    process.log_file = log
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout
@@ -67,6 +68,13 @@ def app_server(timeout: float = 240, tmpdir: Path | None = None):
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+def server_log(process) -> str:
+    """What the server of `app_server` has printed so far (read without moving the offset
+    it writes at)."""
+    fd = process.log_file.fileno()
+    return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 def _answers(url: str) -> bool:
