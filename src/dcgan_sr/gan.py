@@ -75,7 +75,121 @@ def _values_after(scope, variables, before):
     return [old if new is None else new for old, new in zip(before, after)]
 
 
-class SRGAN(keras.Model):
+class _TensorFlowSteps:
+    """SRGAN's steps under TensorFlow: gradient tapes."""
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        lr, hr = self._batch(data)
+        if self.adversarial and self.config.update_order == "simultaneous":
+            with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+                (g_loss, d_loss), logs = self._joint_step(lr, hr)
+            self._apply(self.g_optimizer, g_tape.gradient(g_loss, self.generator.trainable_variables),
+                        self.generator)
+            self._apply(self.d_optimizer, d_tape.gradient(d_loss, self.discriminator.trainable_variables),
+                        self.discriminator)
+            return self._update_trackers(logs)
+        logs = {}
+        if self.adversarial:  # the seed's order: D first...
+            with tf.GradientTape() as tape:
+                d_loss, logs = self._discriminator_step(lr, hr)
+            self._apply(self.d_optimizer, tape.gradient(d_loss, self.discriminator.trainable_variables),
+                        self.discriminator)
+        with tf.GradientTape() as tape:  # ...then G, through the D just updated
+            g_loss, g_logs = self._generator_step(lr, hr)
+        self._apply(self.g_optimizer, tape.gradient(g_loss, self.generator.trainable_variables),
+                    self.generator)
+        return self._update_trackers(logs | g_logs)
+
+    @staticmethod
+    def _apply(optimizer, gradients, network):
+        optimizer.apply_gradients(zip(gradients, network.trainable_variables))
+
+    def test_step(self, data):
+        return self._update_trackers(self._validate(data))
+
+    @staticmethod
+    def _gradient(function, x):
+        """d function(x) / dx."""
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = function(x)
+        return tape.gradient(out, x)
+
+
+class _JaxSteps:
+    """SRGAN's steps under JAX: the same losses, evaluated with the values being
+    differentiated (stateless)."""
+
+    def train_step(self, state, data):
+        import jax
+
+        trainable, non_trainable, optimizer_values, metric_values = state
+        # The GAN's variables are G's, then D's (checked in __init__); so are the optimisers'.
+        n_g, n_g_opt = len(self.generator.trainable_variables), len(self.g_optimizer.variables)
+        g_values, d_values = trainable[:n_g], trainable[n_g:]
+        g_opt, d_opt = optimizer_values[:n_g_opt], optimizer_values[n_g_opt:]
+        lr, hr = self._batch(data)
+
+        def evaluated(step_losses, g_values, d_values, non_trainable):
+            """step_losses(lr, hr) with these values: (losses, (logs, non-trainables after))."""
+            mapping = [*zip(self.trainable_variables, [*g_values, *d_values]),
+                       *zip(self.non_trainable_variables, non_trainable)]
+            with keras.StatelessScope(state_mapping=mapping) as scope:
+                loss, logs = step_losses(lr, hr)
+            return loss, (logs, _values_after(scope, self.non_trainable_variables, non_trainable))
+
+        if self.adversarial and self.config.update_order == "simultaneous":
+            (g_loss, d_loss), pullback, (logs, non_trainable) = jax.vjp(
+                lambda g, d: evaluated(self._joint_step, g, d, non_trainable),
+                g_values, d_values, has_aux=True)
+            g_grads, _ = pullback((ops.ones_like(g_loss), ops.zeros_like(d_loss)))
+            _, d_grads = pullback((ops.zeros_like(g_loss), ops.ones_like(d_loss)))
+            d_values, d_opt = self.d_optimizer.stateless_apply(d_opt, d_grads, d_values)
+        else:
+            logs = {}
+            if self.adversarial:  # the seed's order: D first...
+                (_, (logs, non_trainable)), d_grads = jax.value_and_grad(
+                    lambda d: evaluated(self._discriminator_step, g_values, d, non_trainable),
+                    has_aux=True)(d_values)
+                d_values, d_opt = self.d_optimizer.stateless_apply(d_opt, d_grads, d_values)
+            (_, (g_logs, non_trainable)), g_grads = jax.value_and_grad(  # ...then G
+                lambda g: evaluated(self._generator_step, g, d_values, non_trainable),
+                has_aux=True)(g_values)
+            logs = logs | g_logs
+        g_values, g_opt = self.g_optimizer.stateless_apply(g_opt, g_grads, g_values)
+
+        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables,
+                                                         metric_values))) as scope:
+            results = self._update_trackers(logs)
+        metric_values = _values_after(scope, self.metrics_variables, metric_values)
+        return results, ([*g_values, *d_values], non_trainable, [*g_opt, *d_opt], metric_values)
+
+    def test_step(self, state, data):
+        trainable, non_trainable, metric_values = state
+        mapping = [*zip(self.trainable_variables, trainable),
+                   *zip(self.non_trainable_variables, non_trainable),
+                   *zip(self.metrics_variables, metric_values)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            results = self._update_trackers(self._validate(data))
+        metric_values = _values_after(scope, self.metrics_variables, metric_values)
+        return results, (trainable, non_trainable, metric_values)
+
+    @staticmethod
+    def _gradient(function, x):
+        """d function(x) / dx."""
+        import jax
+        return jax.grad(function)(x)
+
+
+# Chosen once: the Keras backend is fixed for the process.
+_BackendSteps = _JaxSteps if keras.backend.backend() == "jax" else _TensorFlowSteps
+
+
+class SRGAN(_BackendSteps, keras.Model):
     def __init__(self, generator: keras.Model, discriminator: keras.Model, config: Config,
                  vgg_weights: str | None = "imagenet", **kwargs):
         super().__init__(**kwargs)
@@ -236,15 +350,7 @@ class SRGAN(keras.Model):
 
         def total(x):
             return ops.sum(d.stateless_call(trainable, non_trainable, x, training=True)[0])
-        if keras.backend.backend() == "jax":
-            import jax
-            return jax.grad(total)(images)
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            out = total(images)
-        return tape.gradient(out, images)
+        return self._gradient(total, images)
 
     def _batch(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -256,103 +362,9 @@ class SRGAN(keras.Model):
             self.trackers[name].update_state(value)
         return {name: self.trackers[name].result() for name in logs}
 
-    def train_step(self, *args):
-        if keras.backend.backend() == "jax":
-            return self._jax_train_step(*args)
-        return self._tf_train_step(*args)
-
-    # --- TensorFlow: gradient tapes --------------------------------------------------------
-
-    def _tf_train_step(self, data):
-        import tensorflow as tf
-
-        lr, hr = self._batch(data)
-        if self.adversarial and self.config.update_order == "simultaneous":
-            with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
-                (g_loss, d_loss), logs = self._joint_step(lr, hr)
-            self._apply(self.g_optimizer, g_tape.gradient(g_loss, self.generator.trainable_variables),
-                        self.generator)
-            self._apply(self.d_optimizer, d_tape.gradient(d_loss, self.discriminator.trainable_variables),
-                        self.discriminator)
-            return self._update_trackers(logs)
-        logs = {}
-        if self.adversarial:  # the seed's order: D first...
-            with tf.GradientTape() as tape:
-                d_loss, logs = self._discriminator_step(lr, hr)
-            self._apply(self.d_optimizer, tape.gradient(d_loss, self.discriminator.trainable_variables),
-                        self.discriminator)
-        with tf.GradientTape() as tape:  # ...then G, through the D just updated
-            g_loss, g_logs = self._generator_step(lr, hr)
-        self._apply(self.g_optimizer, tape.gradient(g_loss, self.generator.trainable_variables),
-                    self.generator)
-        return self._update_trackers(logs | g_logs)
-
-    @staticmethod
-    def _apply(optimizer, gradients, network):
-        optimizer.apply_gradients(zip(gradients, network.trainable_variables))
-
-    # --- JAX: the same losses, evaluated with the values being differentiated ------------
-
-    def _jax_train_step(self, state, data):
-        import jax
-
-        trainable, non_trainable, optimizer_values, metric_values = state
-        # The GAN's variables are G's, then D's (checked in __init__); so are the optimisers'.
-        n_g, n_g_opt = len(self.generator.trainable_variables), len(self.g_optimizer.variables)
-        g_values, d_values = trainable[:n_g], trainable[n_g:]
-        g_opt, d_opt = optimizer_values[:n_g_opt], optimizer_values[n_g_opt:]
-        lr, hr = self._batch(data)
-
-        def evaluated(step_losses, g_values, d_values, non_trainable):
-            """step_losses(lr, hr) with these values: (losses, (logs, non-trainables after))."""
-            mapping = [*zip(self.trainable_variables, [*g_values, *d_values]),
-                       *zip(self.non_trainable_variables, non_trainable)]
-            with keras.StatelessScope(state_mapping=mapping) as scope:
-                loss, logs = step_losses(lr, hr)
-            return loss, (logs, _values_after(scope, self.non_trainable_variables, non_trainable))
-
-        if self.adversarial and self.config.update_order == "simultaneous":
-            (g_loss, d_loss), pullback, (logs, non_trainable) = jax.vjp(
-                lambda g, d: evaluated(self._joint_step, g, d, non_trainable),
-                g_values, d_values, has_aux=True)
-            g_grads, _ = pullback((ops.ones_like(g_loss), ops.zeros_like(d_loss)))
-            _, d_grads = pullback((ops.zeros_like(g_loss), ops.ones_like(d_loss)))
-            d_values, d_opt = self.d_optimizer.stateless_apply(d_opt, d_grads, d_values)
-        else:
-            logs = {}
-            if self.adversarial:  # the seed's order: D first...
-                (_, (logs, non_trainable)), d_grads = jax.value_and_grad(
-                    lambda d: evaluated(self._discriminator_step, g_values, d, non_trainable),
-                    has_aux=True)(d_values)
-                d_values, d_opt = self.d_optimizer.stateless_apply(d_opt, d_grads, d_values)
-            (_, (g_logs, non_trainable)), g_grads = jax.value_and_grad(  # ...then G
-                lambda g: evaluated(self._generator_step, g, d_values, non_trainable),
-                has_aux=True)(g_values)
-            logs = logs | g_logs
-        g_values, g_opt = self.g_optimizer.stateless_apply(g_opt, g_grads, g_values)
-
-        with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables,
-                                                         metric_values))) as scope:
-            results = self._update_trackers(logs)
-        metric_values = _values_after(scope, self.metrics_variables, metric_values)
-        return results, ([*g_values, *d_values], non_trainable, [*g_opt, *d_opt], metric_values)
-
     # --- validation ----------------------------------------------------------------------
 
     def _validate(self, data):
         lr, hr = self._batch(data)
         sr = self.generator(lr, training=False)
         return {"psnr": psnr(sr, hr), "mse": ops.mean(ops.square(sr - hr))}
-
-    def test_step(self, *args):
-        if keras.backend.backend() == "jax":
-            state, data = args
-            trainable, non_trainable, metric_values = state
-            mapping = [*zip(self.trainable_variables, trainable),
-                       *zip(self.non_trainable_variables, non_trainable),
-                       *zip(self.metrics_variables, metric_values)]
-            with keras.StatelessScope(state_mapping=mapping) as scope:
-                results = self._update_trackers(self._validate(data))
-            metric_values = _values_after(scope, self.metrics_variables, metric_values)
-            return results, (trainable, non_trainable, metric_values)
-        return self._update_trackers(self._validate(args[0]))
