@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dcgan_sr.config import MIX_KERNELS
+from dcgan_sr.config import Config
 from dcgan_sr.data import HR_SIZE, LR_SIZE
 from dcgan_sr.pixels import UnreadableImage, read, to_rgb
 
@@ -231,26 +231,15 @@ def named(photo: np.ndarray, name: str, rng: np.random.Generator) -> tuple[np.nd
 
 # --- the realistic mix -----------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class RealisticMix:
-    """The ranges of the training mix (Config's `mix_*` fields; see dcgan_sr.config)."""
-    protocol_prob: float = 0.1
-    blur_prob: float = 0.6
-    blur_sigma: tuple[float, float] = (0.2, 2.5)
-    anisotropic_prob: float = 0.5
-    kernels: tuple[str, ...] = MIX_KERNELS
-    noise_prob: float = 0.6
-    noise_sigma: tuple[float, float] = (1.0, 10.0)
-    poisson_prob: float = 0.3
-    grey_noise_prob: float = 0.4
-    jpeg_prob: float = 0.7
-    jpeg_quality: tuple[float, float] = (30.0, 95.0)
-    second_order_prob: float = 0.3
-    shift: float = 0.25
-
-    @classmethod
-    def from_config(cls, config) -> "RealisticMix":
-        return cls(**{f.name: getattr(config, f"mix_{f.name}") for f in dataclasses.fields(cls)})
+# The ranges of the training mix: Config's `mix_*` fields without their prefix, with the
+# same types and defaults (written once, in dcgan_sr.config).
+RealisticMix = dataclasses.make_dataclass(
+    "RealisticMix",
+    [(f.name.removeprefix("mix_"), f.type, dataclasses.field(default=f.default))
+     for f in dataclasses.fields(Config) if f.name.startswith("mix_")],
+    frozen=True,
+    namespace={"from_config": classmethod(lambda cls, config: cls(**{
+        f.name: getattr(config, f"mix_{f.name}") for f in dataclasses.fields(cls)}))})
 
 
 def realistic(window: np.ndarray, mix: RealisticMix,
