@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dcgan_sr import arrays
-from dcgan_sr.gan import SRGAN, pairs_from_hr, psnr
+from dcgan_sr.gan import SRGAN, pairs_from_hr, validation_psnr
 from dcgan_sr.models import build_discriminator, build_generator
 
 
@@ -75,7 +75,7 @@ def test_warm_up_trains_only_the_generator_and_lowers_mse(tiny_config, sample_fi
 def test_psnr_of_model_range_images():
     hr = np.zeros((2, 16, 16, 3), np.float32)
     sr = hr + 2 * 10 / 255.0  # 10 grey levels off everywhere
-    assert np.allclose(np.asarray(psnr(sr, hr)), 20 * np.log10(255 / 10), atol=1e-3)
+    assert np.allclose(np.asarray(validation_psnr(sr, hr)), 20 * np.log10(255 / 10), atol=1e-3)
 
 
 def test_phases_use_their_own_generator_learning_rate(tiny_config):

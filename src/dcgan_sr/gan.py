@@ -37,6 +37,7 @@ from dcgan_sr import losses
 from dcgan_sr.config import Config
 from dcgan_sr.data import SCALE, to_model, to_pixels
 from dcgan_sr.keras_private import BothOptimizers, moving_averages
+from dcgan_sr.metrics import BORDER
 from dcgan_sr.resize import downscale_bicubic
 
 
@@ -44,8 +45,10 @@ from dcgan_sr.resize import downscale_bicubic
 TERMS = ("g_loss", "mse", "content", "adv", "r1", "d_loss", "d_real", "d_fake")
 
 
-def psnr(sr, hr, crop: int = 4):
-    """Per-image PSNR (dB) of two batches in [-1, 1], borders of `crop` pixels left out."""
+def validation_psnr(sr, hr, crop: int = BORDER):
+    """Per-image PSNR (dB) of two batches in [-1, 1] on the device, borders of `crop` pixels
+    left out: what `fit` logs as val_psnr (dcgan_sr.metrics.psnr is the reported one, on
+    uint8 images, with the same border)."""
     sr = ops.clip(to_pixels(sr), 0.0, 255.0)[:, crop:-crop, crop:-crop]
     hr = to_pixels(hr)[:, crop:-crop, crop:-crop]
     mse = ops.mean(ops.square(sr - hr), axis=(1, 2, 3))
@@ -367,4 +370,4 @@ class SRGAN(_BackendSteps, keras.Model):
     def _validate(self, data):
         lr, hr = self._batch(data)
         sr = self.generator(lr, training=False)
-        return {"psnr": psnr(sr, hr), "mse": ops.mean(ops.square(sr - hr))}
+        return {"psnr": validation_psnr(sr, hr), "mse": ops.mean(ops.square(sr - hr))}
