@@ -23,7 +23,7 @@ import numpy as np
 
 from dcgan_sr import arrays, data
 from dcgan_sr.evaluate import interpolate, summarize
-from dcgan_sr.gan import pairs_from_hr
+from dcgan_sr.resize import pairs_from_hr
 from dcgan_sr.plots import FACE_REGIONS, zoomed_crops
 from dcgan_sr.presets import load_generator
 from dcgan_sr.upscaler import Upscaler

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from dcgan_sr import arrays
-from dcgan_sr.gan import SRGAN, pairs_from_hr, validation_psnr
+from dcgan_sr.gan import SRGAN, validation_psnr
+from dcgan_sr.resize import pairs_from_hr
 from dcgan_sr.models import build_discriminator, build_generator
 
 

@@ -7,7 +7,8 @@ import pytest
 from dcgan_sr import arrays, losses
 from dcgan_sr.config import Config
 from dcgan_sr.errors import UserError
-from dcgan_sr.gan import SRGAN, pairs_from_hr
+from dcgan_sr.gan import SRGAN
+from dcgan_sr.resize import pairs_from_hr
 from dcgan_sr.models import build_discriminator, build_generator
 
 RNG = np.random.default_rng(0)

@@ -12,7 +12,7 @@ TensorFlow (the JAX backend on a machine without it). HR crops are made with
 Pillow by the protocol of `dcgan_sr.data` (central square, antialiased bicubic);
 Pillow's crops are TensorFlow's to within two grey levels
 (tests/test_backends.py). LR inputs are made from HR
-inside the train step, on the device (`dcgan_sr.gan.pairs_from_hr`).
+inside the train step, on the device (`dcgan_sr.resize.pairs_from_hr`).
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ def report_skipped(files: list[Path], skipped: list[Path], refuse_none: bool = T
 
 def training_batches(hr_images: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
     """Endless shuffled, randomly flipped uint8 HR batches (tf.data, for TFRecord shards);
-    the train step makes LR from them on the device (`dcgan_sr.gan.pairs_from_hr`)."""
+    the train step makes LR from them on the device (`dcgan_sr.resize.pairs_from_hr`)."""
     import tensorflow as tf  # only here: the rest of this module runs without TensorFlow
 
     count = int(hr_images.cardinality())  # negative when unknown (TFRecords)

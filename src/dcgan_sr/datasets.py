@@ -14,7 +14,7 @@ import numpy as np
 from dcgan_sr import arrays, data, degrade
 from dcgan_sr.config import Config
 from dcgan_sr.errors import UserError
-from dcgan_sr.gan import pairs_from_hr
+from dcgan_sr.resize import pairs_from_hr
 from dcgan_sr.runtime import has_tensorflow
 
 log = logging.getLogger(__name__)

@@ -35,10 +35,10 @@ from keras import ops
 
 from dcgan_sr import losses
 from dcgan_sr.config import Config
-from dcgan_sr.data import SCALE, to_model, to_pixels
+from dcgan_sr.data import to_pixels
 from dcgan_sr.keras_private import BothOptimizers, moving_averages
 from dcgan_sr.metrics import BORDER
-from dcgan_sr.resize import downscale_bicubic
+from dcgan_sr.resize import pairs_from_hr
 
 
 # What a training step can log (each phase logs those it computes), and so history.csv's columns.
@@ -53,14 +53,6 @@ def validation_psnr(sr, hr, crop: int = BORDER):
     hr = to_pixels(hr)[:, crop:-crop, crop:-crop]
     mse = ops.mean(ops.square(sr - hr), axis=(1, 2, 3))
     return 10.0 * ops.log10(255.0 ** 2 / ops.maximum(mse, 1e-10))
-
-
-def pairs_from_hr(hr_uint8):
-    """uint8 HR batch -> (lr, hr) in [-1, 1]; LR by the protocol (antialiased bicubic,
-    rounded to uint8), computed on the device by whichever backend runs the step."""
-    hr = ops.cast(hr_uint8, "float32")
-    lr = ops.clip(ops.round(downscale_bicubic(hr, SCALE)), 0.0, 255.0)
-    return to_model(lr), to_model(hr)
 
 
 def _replicas() -> int:

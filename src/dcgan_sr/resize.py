@@ -6,13 +6,15 @@ For an integer factor the same resampling is two strided 1-D convolutions (Keys 
 a = -0.5, stretched by the factor; 4 x factor taps), each output renormalised by the
 weights of the taps inside the image, as TensorFlow does at the borders. It matches
 TensorFlow to 1e-4 grey levels (tests/test_backends.py) and runs inside a compiled step
-on either backend.
+on either backend. `pairs_from_hr` makes the protocol's (LR, HR) training pairs with it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from keras import ops
+
+from dcgan_sr.data import SCALE, to_model
 
 
 def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
@@ -81,3 +83,11 @@ def upscale_bicubic_tf(images, factor: int = 4):
     # depth_to_space wants them ordered (row phase, column phase, c).
     order = np.arange(channels * factor ** 2).reshape(channels, factor, factor).transpose(2, 1, 0)
     return tf.nn.depth_to_space(tf.gather(x, order.ravel(), axis=-1), factor)
+
+
+def pairs_from_hr(hr_uint8):
+    """uint8 HR batch -> (lr, hr) in [-1, 1]; LR by the protocol (antialiased bicubic,
+    rounded to uint8), computed on the device by whichever backend runs the step."""
+    hr = ops.cast(hr_uint8, "float32")
+    lr = ops.clip(ops.round(downscale_bicubic(hr, SCALE)), 0.0, 255.0)
+    return to_model(lr), to_model(hr)
