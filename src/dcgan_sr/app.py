@@ -28,7 +28,6 @@ import warnings
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 from PIL import Image
 
 from dcgan_sr import data, degrade, metrics
@@ -82,16 +81,27 @@ class Session:
         start = time.perf_counter()
         result = upscaler(image, outscale=outscale)
         seconds = time.perf_counter() - start
-        bicubic = np.asarray(Image.fromarray(image).resize(result.shape[1::-1], Image.BICUBIC))
-        shutil.rmtree(self.results, ignore_errors=True)  # the last request's: Gradio has its copy
-        self.results.mkdir()
-        out = self.results / f"{Path(path).stem}_{preset}_x{outscale:g}.png"
+        bicubic = Image.fromarray(image).resize(result.shape[1::-1], Image.BICUBIC)
+        folder = self._fresh("upscale")
+        out = folder / f"{Path(path).stem}_{preset}_x{outscale:g}.png"
         Image.fromarray(result).save(out)
+        bicubic.save(folder / "bicubic.png")
         size = f"{image.shape[1]}×{image.shape[0]} → {result.shape[1]}×{result.shape[0]}"
         timing = f"{size} in {seconds:.2f} s on {self.device}, by {upscaler.runtime}"
-        return (bicubic, result), str(out), timing
+        return (str(folder / "bicubic.png"), str(out)), str(out), timing
 
-    def compare(self, face: str, degradation: str) -> list[tuple[np.ndarray, str]]:
+    def _fresh(self, event: str) -> Path:
+        """An empty folder for this event's files, the previous request's deleted (Gradio has
+        copied them into its cache by then). Files, not arrays, go back to Gradio: it copies
+        a file into its cache atomically, but rewrites an array's PNG in place, and two
+        identical results at once then truncate each other's download (Gradio 6.31's
+        `save_pil_to_cache`; benchmarks/app_burst.py)."""
+        folder = self.results / event
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        return folder
+
+    def compare(self, face: str, degradation: str) -> list[tuple[str, str]]:
         """A sample face under `degradation`: each image with its caption (PSNR against HR;
         with dlib, the identity distance to HR too: lower is better, below 0.6 the same person)."""
         _check_choice("Sample face", face, self.photos)
@@ -105,7 +115,12 @@ class Session:
             captions[name] = f"{name}: {float(metrics.psnr(image, hr)[0]):.2f} dB"
             if name in identity:
                 captions[name] += f", identity {float(identity[name]['identity'][0]):.3f}"
-        return [(image, captions[name]) for name, image in row.items()]
+        folder = self._fresh("compare")
+        shown = []
+        for i, (name, image) in enumerate(row.items()):
+            Image.fromarray(image).save(folder / f"{i}.png")
+            shown.append((str(folder / f"{i}.png"), captions[name]))
+        return shown
 
 
 def _check_choice(what: str, value, choices) -> None:
