@@ -72,7 +72,7 @@ class Session:
             raise gr.Error("Upload an image first, or pick a sample face below.")
         _check_choice("Preset", preset, self.upscalers)
         name = Path(path).name  # the user's file name (Gradio keeps it), not the server's path
-        check_work(name, *_header_size(path), outscale)  # before anything is decoded
+        check_work(name, *_header_size(path, name), outscale)  # before anything is decoded
         try:
             image, _ = read_image(Path(path))
         except UnreadableImage as error:
@@ -129,16 +129,17 @@ def _check_choice(what: str, value, choices) -> None:
         raise gr.Error(f"{what} must be one of {', '.join(choices)}, not {value!r}.")
 
 
-def _header_size(path: str) -> tuple[int, int]:
+def _header_size(path: str, name: str) -> tuple[int, int]:
     """An image's width and height from its header (0, 0 when it has none: reading it says
-    why); a decompression bomb counts as too large."""
+    why); gr.Error for a decompression bomb."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 return image.size
     except Image.DecompressionBombError:
-        return MAX_INPUT_PIXELS, 2
+        raise gr.Error(f"{name}: far too large (a decompression bomb?); crop the face, or use "
+                       "`dcgan-sr upscale` for large images.") from None
     except (OSError, ValueError, SyntaxError):
         return 0, 0
 
