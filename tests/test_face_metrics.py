@@ -72,10 +72,20 @@ def test_evaluate_reports_identity_columns(sample_dir):
 
 def test_without_dlib_evaluate_says_so_once_and_reports_the_rest(monkeypatch, caplog, sample_dir):
     monkeypatch.setattr(metrics, "faces_available", lambda: False)
-    monkeypatch.setattr(evaluate, "_FACES", None)
+    evaluate.face_metrics.cache_clear()
     with caplog.at_level("INFO", logger="dcgan_sr"):
         result = evaluate.evaluate(sample_dir, {}, split="all", limit=2)
         evaluate.evaluate(sample_dir, {}, split="all", limit=2)
     assert "identity" not in result["bicubic"] and result["bicubic"]["psnr_rgb"] > 0
     assert caplog.text.count("dlib is not installed") == 1
-    monkeypatch.setattr(evaluate, "_FACES", None)  # the next test finds dlib again
+    evaluate.face_metrics.cache_clear()  # the next test finds dlib again
+
+
+def test_the_truth_is_analysed_once_per_face(pairs, monkeypatch):
+    """evaluate meets the same HR under seven degradations: its box and analysis are kept."""
+    faces = metrics.FaceMetrics()
+    lr, hr = pairs
+    first = faces.scores({"bicubic": evaluate.interpolate(lr, "bicubic")}, hr)
+    monkeypatch.setattr(faces, "box", lambda _: pytest.fail("HR analysed again"))
+    again = faces.scores({"bicubic": evaluate.interpolate(lr, "bicubic")}, hr)
+    assert np.array_equal(first["bicubic"]["identity"], again["bicubic"]["identity"])

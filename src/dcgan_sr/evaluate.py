@@ -5,6 +5,7 @@ Each generator runs as users run it: through a `dcgan_sr.Upscaler`."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from pathlib import Path
@@ -35,19 +36,15 @@ def upscale_all(lr: np.ndarray, upscalers: dict[str, Upscaler]) -> dict[str, np.
             **{name: up.batch(lr) for name, up in upscalers.items()}}
 
 
+@functools.cache
 def face_metrics() -> metrics.FaceMetrics | None:
     """The identity and landmark metrics when dlib is installed (the [faces] extra), else
-    None, said once."""
-    global _FACES
-    if _FACES is None:
-        _FACES = metrics.FaceMetrics() if metrics.faces_available() else False
-        if not _FACES:
-            log.info("no identity or landmark distances: dlib is not installed "
-                     "(pip install -r requirements.txt, or pip install .[faces])")
-    return _FACES or None
-
-
-_FACES = None
+    None, said once; made once per process (its models, and the truth's analyses, are kept)."""
+    if metrics.faces_available():
+        return metrics.FaceMetrics()
+    log.info("no identity or landmark distances: dlib is not installed "
+             "(pip install -r requirements.txt, or pip install .[faces])")
+    return None
 
 
 def summarize(batches, faces: metrics.FaceMetrics | None = None) -> dict:

@@ -129,15 +129,10 @@ class UpscaleReport:
 OUTPUTS_MANIFEST = ".dcgan-sr-outputs.json"
 
 
-
-
-# The largest side each output format can hold (Pillow's WebP and JPEG encoders).
-
-
 def output_size(width: int, height: int, outscale: float) -> tuple[int, int]:
     """The size `Upscaler` gives a width x height image at `outscale`."""
-    if outscale == 4:
-        return 4 * width, 4 * height
+    if outscale == SCALE:
+        return SCALE * width, SCALE * height
     return max(1, round(width * outscale)), max(1, round(height * outscale))
 
 

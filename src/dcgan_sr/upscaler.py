@@ -33,7 +33,7 @@ from dcgan_sr import inference
 from dcgan_sr.data import SCALE
 from dcgan_sr.pixels import to_array
 from dcgan_sr.presets import load_generator
-from dcgan_sr.upscale import read_image, upscale_array
+from dcgan_sr.upscale import output_size, read_image, upscale_array
 from dcgan_sr.vocabulary import DEFAULT_TILE, MAX_OUTSCALE, MIN_TILE
 
 
@@ -102,8 +102,7 @@ class Upscaler:
         outscale = self.outscale if outscale is None else float(outscale)
         if outscale == SCALE:
             return image
-        h, w = image.shape[0] // SCALE, image.shape[1] // SCALE
-        size = (max(1, round(w * outscale)), max(1, round(h * outscale)))
+        size = output_size(image.shape[1] // SCALE, image.shape[0] // SCALE, outscale)
         return np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
 
 
