@@ -46,14 +46,17 @@ def summarize(log: str, steps: int) -> str:
     last = next(i for i, line in enumerate(lines) if line.startswith(END))
     step_seconds = float(lines[last].split()[-1])
     seconds, calls = collections.Counter(), collections.Counter()
+    by_shape = collections.Counter()
     for line in lines[first:last]:
         fields = line.split(",")
         if not line.startswith("onednn_verbose") or "exec" not in fields:
             continue
-        at = fields.index("exec")  # exec, cpu, kind, implementation, propagation, ..., ms
+        at = fields.index("exec")  # exec, cpu, kind, implementation, propagation, ..., shape, ms
         key = (fields[at + 2], fields[at + 4], fields[at + 3])
         seconds[key] += float(fields[-1]) / 1000 / steps
         calls[key] += 1
+        by_shape[(fields[at + 2], fields[at + 4], fields[at + 3], fields[-2])] += \
+            float(fields[-1]) / 1000 / steps
     inside = sum(seconds.values())
     out = [f"step {step_seconds:.3f} s (with logging); oneDNN primitives {inside:.3f} s summed "
            f"({inside / step_seconds:.0%} of the step: above 100 %, independent ops ran at once)",
@@ -61,6 +64,11 @@ def summarize(log: str, steps: int) -> str:
     for (kind, propagation, implementation), s in seconds.most_common(10):
         out.append(f"{kind:13s} {propagation:18s} {s / inside:6.1%} "
                    f"{calls[(kind, propagation, implementation)] // steps:6d}  {implementation}")
+    out += ["", "the ten costliest problems (oneDNN's shape: mb batch, ic/oc channels, ih/oh "
+            "height, kh kernel, sh stride):", f"{'primitive':13s} {'pass':18s} {'share':>6s}  "
+            "implementation  shape"]
+    for (kind, propagation, implementation, shape), s in by_shape.most_common(10):
+        out.append(f"{kind:13s} {propagation:18s} {s / inside:6.1%}  {implementation}  {shape}")
     return "\n".join(out)
 
 
