@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dcgan_sr import arrays, data
+from dcgan_sr import pixels, prepare
 from dcgan_sr.evaluate import interpolate, summarize
 from dcgan_sr.resize import pairs_from_hr
 from dcgan_sr.plots import FACE_REGIONS, zoomed_crops
@@ -50,8 +50,8 @@ def main(argv=None) -> int:
     parser.add_argument("--crops", required=True, type=Path)
     parser.add_argument("--figures", help="write PREFIX_eyes.png and PREFIX_mouth.png")
     args = parser.parse_args(argv)
-    hr = np.asarray(arrays.load_prepared(args.prepared, "test"))
-    lr = np.concatenate([data.from_model(keras.ops.convert_to_numpy(pairs_from_hr(hr[i:i + BATCH])[0]))
+    hr = np.asarray(prepare.load_prepared(args.prepared, "test"))
+    lr = np.concatenate([pixels.from_model(keras.ops.convert_to_numpy(pairs_from_hr(hr[i:i + BATCH])[0]))
                          for i in range(0, len(hr), BATCH)])
     methods = {"bicubic": lambda batch: interpolate(batch, "bicubic")}
     for run in args.runs:

@@ -35,7 +35,8 @@ import keras
 import numpy as np
 from PIL import Image
 
-from dcgan_sr import arrays, data, degrade, execution, inference
+from dcgan_sr import data, decoding, degrade, execution, prepare, upscaler
+from dcgan_sr.batches import DegradedBatches, HRBatches
 from dcgan_sr.config import Config
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import build_discriminator, build_generator
@@ -146,7 +147,7 @@ def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
     files = (files * (images // len(files) + 1))[:images]
     result = {}
     start = time.perf_counter()
-    arrays.load_hr(files)  # Pillow in threads: read, decode, crop, resize every image
+    decoding.load_hr(files)  # Pillow in threads: read, decode, crop, resize every image
     result["jpeg"] = images / (time.perf_counter() - start)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "all"
@@ -154,9 +155,9 @@ def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
         for i, f in enumerate(files[:batch * 4]):  # a prepared array with batch*4 crops
             os.symlink(f.resolve(), folder / f"{i + 1:06d}.jpg")
         shards = 4 if has_tensorflow() else 0
-        arrays.prepare(folder, Path(tmp) / "prepared", tfrecord_shards=shards)
-        hr = arrays.load_prepared(Path(tmp) / "prepared", "train")
-        batches = arrays.HRBatches(hr, batch, steps=images // batch)
+        prepare.prepare(folder, Path(tmp) / "prepared", tfrecord_shards=shards)
+        hr = prepare.load_prepared(Path(tmp) / "prepared", "train")
+        batches = HRBatches(hr, batch, steps=images // batch)
         start = time.perf_counter()
         for i in range(len(batches)):
             batches[i]
@@ -164,7 +165,7 @@ def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
         result["tfrecord"] = None
         if shards:  # the same crops from TFRecords, as `train` reads them under TensorFlow
             from dcgan_sr import records
-            dataset = data.training_batches(
+            dataset = records.training_batches(
                 records.read_shards(Path(tmp) / "prepared", "train", shards),
                 batch, seed=0).take(images // batch)
             start = time.perf_counter()
@@ -178,8 +179,8 @@ def pipeline_img_s(jpeg_dir: Path, images: int, batch: int) -> dict:
 def realistic_img_s(files: list[Path], images: int, batch: int) -> float:
     """(LR, HR) pairs/s made by the realistic mix on the CPU (one thread; training
     runs two), from the photos' windows, as `train --degradation realistic` feeds them."""
-    windows = arrays.load_windows(files)
-    batches = arrays.DegradedBatches(windows, degrade.RealisticMix(), batch, images // batch)
+    windows = decoding.load_windows(files)
+    batches = DegradedBatches(windows, degrade.RealisticMix(), batch, images // batch)
     start = time.perf_counter()
     for i in range(len(batches)):
         batches[i]
@@ -197,11 +198,11 @@ def upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> float:
 
 
 def onnx_upscale_img_s(generator: keras.Model, batch: int, seconds: float) -> float | None:
-    """The same upscaling through ONNX Runtime (`dcgan_sr.inference.onnx_route`, what
+    """The same upscaling through ONNX Runtime (`dcgan_sr.upscaler.onnx_route`, what
     `Upscaler` runs on a CPU: uint8 pixels in and out), or None when it is not installed."""
-    if not inference.onnx_available():
+    if not upscaler.onnx_available():
         return None
-    upscale = inference.onnx_route(generator)
+    upscale = upscaler.onnx_route(generator)
     lr = np.random.default_rng(0).integers(0, 256, (batch, 32, 32, 3), dtype=np.uint8)
     upscale(lr)
     runs, start = 0, time.perf_counter()

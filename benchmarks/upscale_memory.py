@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dcgan_sr import degrade
+from dcgan_sr import degrade, pixels
 
 REPO = Path(__file__).resolve().parents[1]
 CHILD = """
@@ -35,7 +35,7 @@ sys.exit(code)
 def lr_faces() -> list[np.ndarray]:
     """The bundled faces' LR inputs, by the protocol (dcgan_sr.degrade)."""
     files = sorted((REPO / "data" / "sample").glob("*.jpg"))
-    lr, _ = degrade.pairs([degrade.read_photo(f, 10 ** 8) for f in files], "protocol")
+    lr, _ = degrade.pairs([pixels.read_photo(f) for f in files], "protocol")
     return list(lr)
 
 

@@ -143,10 +143,10 @@ def sample_lr(folder: Path, index: int = 0) -> Path:
     import numpy as np
     from PIL import Image
 
-    from dcgan_sr import data, degrade
+    from dcgan_sr import data, degrade, pixels
 
     files = data.find_images(data.SAMPLE_DIR)
-    lr, _ = degrade.pairs([degrade.read_photo(files[index], 10 ** 8)], "protocol")
+    lr, _ = degrade.pairs([pixels.read_photo(files[index])], "protocol")
     path = folder / f"{files[index].stem}_lr32.png"
     Image.fromarray(np.asarray(lr[0])).save(path)
     return path

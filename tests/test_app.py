@@ -78,13 +78,13 @@ def test_serve_without_gradio_is_one_line(cli, monkeypatch):
 
 def test_the_degradation_tab_shows_each_method_with_its_psnr(app, sample_files):
     from gradio_client import Client
-    from dcgan_sr import degrade, metrics
+    from dcgan_sr import degrade, metrics, pixels
     from dcgan_sr.evaluate import interpolate
     gallery = Client(app[0], verbose=False).predict(sample_files[0].name, "jpeg", api_name="/compare")
     captions = [item["caption"] for item in gallery]
     assert captions[0].startswith("LR as given") and captions[-1] == "truth (HR)"
     assert [c.split(":")[0] for c in captions[1:-1]] == ["bicubic", "mse", "gan", "real"]
-    lr, hr = degrade.pairs([degrade.read_photo(sample_files[0], 10 ** 8)], "jpeg")
+    lr, hr = degrade.pairs([pixels.read_photo(sample_files[0])], "jpeg")
     bicubic = interpolate(lr, "bicubic")
     identity = metrics.FaceMetrics().scores({"bicubic": bicubic}, hr)["bicubic"]["identity"][0]
     assert captions[1] == (f"bicubic: {float(metrics.psnr(bicubic, hr)[0]):.2f} dB, "

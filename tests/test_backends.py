@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from backend_step import one_step
-from dcgan_sr import arrays, degrade
+from dcgan_sr import decoding, degrade, prepare
+from dcgan_sr.batches import HRBatches
 from dcgan_sr.resize import downscale_bicubic
 
 jax = pytest.importorskip("jax")
@@ -24,7 +25,7 @@ def test_jax_and_tensorflow_steps_agree_and_weights_travel(tmp_path, tiny_config
     config = dataclasses.replace(tiny_config, label_noise=0.0, r1_weight=1.0,
                                  content_loss="l1", content_weight=0.5, update_order=order)
     config.save(tmp_path / "config.json")
-    hr, _ = arrays.load_hr(sample_files[:4])
+    hr, _ = decoding.load_hr(sample_files[:4])
     np.save(tmp_path / "hr.npy", hr)
     weights = tmp_path / "gan.weights.h5"
     build_gan(config).save_weights(weights)
@@ -52,7 +53,7 @@ def test_jax_and_tensorflow_steps_agree_and_weights_travel(tmp_path, tiny_config
 
 
 def test_protocol_resize_in_keras_ops_matches_tensorflow(sample_files):
-    hr = arrays.load_hr(sample_files[:16])[0].astype(np.float32)
+    hr = decoding.load_hr(sample_files[:16])[0].astype(np.float32)
     reference = tf.image.resize(hr, (32, 32), method="bicubic", antialias=True).numpy()
     ours = np.asarray(downscale_bicubic(hr))
     assert np.abs(ours - reference).max() < 1e-3
@@ -65,23 +66,23 @@ def test_protocol_resize_in_keras_ops_matches_tensorflow(sample_files):
 
 
 def test_prepare_writes_memory_mapped_splits_and_resumes(tmp_path, celeba_dir, caplog):
-    manifest = arrays.prepare(celeba_dir, tmp_path / "prepared")
+    manifest = prepare.prepare(celeba_dir, tmp_path / "prepared")
     assert manifest["splits"] == {"train": {"images": 24, "skipped": 0},
                                   "val": {"images": 8, "skipped": 0}}
-    train = arrays.load_prepared(tmp_path / "prepared", "train")
+    train = prepare.load_prepared(tmp_path / "prepared", "train")
     assert isinstance(train, np.memmap) and train.shape == (24, 128, 128, 3)
     # The prepared crops are the protocol's HR, made once.
     first = sorted(celeba_dir.glob("*.jpg"))[0]
-    assert np.array_equal(train[0], arrays.hr_from_file(first))
+    assert np.array_equal(train[0], decoding.hr_from_file(first))
     with caplog.at_level("INFO", logger="dcgan_sr"):
-        arrays.prepare(celeba_dir, tmp_path / "prepared")
+        prepare.prepare(celeba_dir, tmp_path / "prepared")
     assert "exists: kept" in caplog.text
 
 
 def test_hr_batches_cover_the_data_and_flip(tmp_path):
     hr = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 128, 128, 3), np.uint8)
     hr[:, :, :64] = 0  # left half dark: a flip is visible
-    batches = arrays.HRBatches(hr, batch_size=5, steps=2, seed=0)
+    batches = HRBatches(hr, batch_size=5, steps=2, seed=0)
     seen = np.concatenate([batches[i] for i in range(len(batches))])
     assert sorted(seen.max(axis=(1, 2, 3))) == list(range(10))
     flipped = [b[0, 0, 0] != 0 for b in seen if b.max() > 0]
@@ -116,7 +117,7 @@ print(json.dumps(results))
 def test_mirrored_strategy_on_two_cpus_matches_one_device(tmp_path, tiny_config, sample_files):
     config = dataclasses.replace(tiny_config, label_noise=0.0)  # noise differs per replica
     config.save(tmp_path / "config.json")
-    hr, _ = arrays.load_hr(sample_files[:8])
+    hr, _ = decoding.load_hr(sample_files[:8])
     np.save(tmp_path / "hr.npy", hr)
     env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
     done = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path / "config.json"),

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from bad_inputs import CASES, CONVERT, OK, REFUSE, write_corpus
-from dcgan_sr import arrays, data
+from dcgan_sr import data, decoding
 from dcgan_sr.models import build_generator
 from dcgan_sr.upscale import upscale_files
 from dcgan_sr.upscaler import Upscaler
@@ -44,7 +44,7 @@ def test_upscale_each_bad_input(corpus, tmp_path, tiny_config, name):
 def test_pipeline_skips_and_counts_the_unreadable(corpus, caplog):
     files = data.find_images(corpus)
     assert sorted(p.name for p in files) == sorted([*CASES, "loop.jpg"])
-    hr, _ = arrays.load_hr(files)
+    hr, _ = decoding.load_hr(files)
     readable = [n for n, (_, pipeline) in CASES.items() if pipeline == OK]
     assert hr.shape == (len(readable), 128, 128, 3)
     skipped = len(files) - len(readable)

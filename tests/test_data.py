@@ -3,10 +3,10 @@ import shutil
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
-from dcgan_sr import arrays, data, degrade
+from dcgan_sr import data, decoding, degrade, prepare
+from dcgan_sr.pixels import from_model, read_photo, to_model
 from dcgan_sr.errors import UserError
 
 
@@ -29,9 +29,9 @@ def test_celeba_crop_is_rows_20_to_197():
 
 
 def test_protocol_is_the_readmes_pillow_recipe_on_real_faces(sample_files):
-    photos = [degrade.read_photo(p, data.MAX_PHOTO_PIXELS) for p in sample_files[:16]]
+    photos = [read_photo(p) for p in sample_files[:16]]
     lr, hr = degrade.pairs(photos, "protocol")
-    crops, _ = arrays.load_hr(sample_files[:16])
+    crops, _ = decoding.load_hr(sample_files[:16])
     for path, low, high, crop in zip(sample_files, lr, hr, crops):
         hr_pil, lr_pil = pillow_protocol(path)
         assert np.array_equal(high, hr_pil) and np.array_equal(crop, hr_pil), path
@@ -83,25 +83,14 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path, sample_files, caplog
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     with caplog.at_level(logging.WARNING, logger="dcgan_sr"):
-        hr, kept = arrays.load_hr(good + [truncated, text, empty])
+        hr, kept = decoding.load_hr(good + [truncated, text, empty])
     assert hr.shape == (3, 128, 128, 3) and kept == good
     assert "skipped 3 unreadable or oversized image(s) of 6" in caplog.text
 
 
-def test_tf_data_training_batches_shuffle_and_flip_uint8_hr(sample_files):
-    crops, _ = arrays.load_hr(sample_files[:8])
-    batches = data.training_batches(tf.data.Dataset.from_tensor_slices(crops), batch_size=4, seed=0)
-    seen = np.concatenate([b.numpy() for b in batches.take(4)])
-    assert seen.shape == (16, 128, 128, 3) and seen.dtype == np.uint8
-    as_given = {c.tobytes() for c in crops}
-    mirrored = {c[:, ::-1].tobytes() for c in crops}
-    assert all(s.tobytes() in as_given | mirrored for s in seen)
-    assert any(s.tobytes() in mirrored - as_given for s in seen)  # some were flipped
-
-
 def test_model_range_round_trip():
     pixels = np.arange(256, dtype=np.uint8)
-    assert np.array_equal(data.from_model(data.to_model(pixels)), pixels)
+    assert np.array_equal(from_model(to_model(pixels)), pixels)
 
 
 def test_subset_list_is_the_presets_5100_faces_by_the_official_partition():
@@ -176,7 +165,7 @@ def test_a_damaged_prepared_json_is_one_line_for_train_and_prepare_repairs_it(tm
 
     out = tmp_path / "prepared"
     assert cli("prepare", "--data", celeba_dir, "--out", out).returncode == 0
-    (out / arrays.MANIFEST).write_text(damage)
+    (out / prepare.MANIFEST).write_text(damage)
     tiny_config.save(tmp_path / "tiny.json")
     assert_one_line_error(cli("train", "--data", out, "--out", tmp_path / "run", "--config",
                               tmp_path / "tiny.json", "--steps", "2", "--pretrain-steps", "0"),
@@ -184,7 +173,7 @@ def test_a_damaged_prepared_json_is_one_line_for_train_and_prepare_repairs_it(tm
     repaired = cli("prepare", "--data", celeba_dir, "--out", out)
     assert repaired.returncode == 0, repaired.stderr
     assert "writing it anew" in repaired.stderr
-    assert set(arrays.manifest_splits(out)) >= {"train"}
+    assert set(prepare.manifest_splits(out)) >= {"train"}
 
 
 def test_prepare_keeps_the_good_files_after_a_first_chunk_of_unreadable_ones(tmp_path, sample_files):
@@ -196,12 +185,12 @@ def test_prepare_keeps_the_good_files_after_a_first_chunk_of_unreadable_ones(tmp
         (folder / f"{number:06d}.jpg").write_bytes(b"not a jpeg")
     for number, face in zip((4, 5), sample_files):
         shutil.copy(face, folder / f"{number:06d}.jpg")
-    manifest = arrays.prepare(folder, tmp_path / "out", chunk=2)
+    manifest = prepare.prepare(folder, tmp_path / "out", chunk=2)
     assert manifest["splits"]["train"] == {"images": 2, "skipped": 3}
-    assert arrays.load_prepared(tmp_path / "out", "train").shape == (2, 128, 128, 3)
+    assert prepare.load_prepared(tmp_path / "out", "train").shape == (2, 128, 128, 3)
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".tmp")) == []
     for number in (4, 5):
         (folder / f"{number:06d}.jpg").write_bytes(b"not a jpeg either")
     with pytest.raises(UserError, match="train: none of its 5 images could be read"):
-        arrays.prepare(folder, tmp_path / "none", chunk=2)
+        prepare.prepare(folder, tmp_path / "none", chunk=2)
     assert not [p for p in (tmp_path / "none").iterdir() if p.suffix == ".npy" or p.name.startswith(".tmp")]

@@ -5,13 +5,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from dcgan_sr import arrays, data, degrade, metrics
+from dcgan_sr import batches, degrade, metrics, pixels
 from dcgan_sr.config import Config
 
 
 @pytest.fixture(scope="module")
 def photos(sample_files):
-    return [degrade.read_photo(f, data.MAX_PHOTO_PIXELS) for f in sample_files[:8]]
+    return [pixels.read_photo(f) for f in sample_files[:8]]
 
 
 def bicubic_psnr(lr, hr):
@@ -145,7 +145,7 @@ def test_mix_ranges_come_from_the_config_and_are_validated():
 
 def test_degraded_batches_are_reproducible_model_range_pairs(photos):
     windows = [degrade.training_window(p) for p in photos]
-    make = lambda: arrays.DegradedBatches(windows, degrade.RealisticMix(), 4, steps=3, seed=5)
+    make = lambda: batches.DegradedBatches(windows, degrade.RealisticMix(), 4, steps=3, seed=5)
     first, second = make(), make()
     lr, hr = first[1]
     assert lr.shape == (4, 32, 32, 3) and hr.shape == (4, 128, 128, 3)

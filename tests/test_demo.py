@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_sr import degrade
+from dcgan_sr import degrade, pixels
 from dcgan_sr.demo import run_demo
 from dcgan_sr.presets import DEFAULT_PRESET
 from dcgan_sr.upscaler import Upscaler
@@ -71,7 +71,7 @@ def test_outputs_are_keyed_by_their_own_input(tmp_path, sample_files):
     assert result["n_images"] == 3
     written = sorted(p.name for p in (tmp_path / "out" / "sr").iterdir())
     assert written == ["a__face.png", "b__face.png", "z.png"]
-    lr, _ = degrade.pairs([degrade.read_photo(sample_files[2], 10 ** 8)], "protocol")
+    lr, _ = degrade.pairs([pixels.read_photo(sample_files[2])], "protocol")
     expected = Upscaler(DEFAULT_PRESET)(lr[0])
     assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "sr" / "z.png")), expected)
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from dcgan_sr import data, degrade, metrics
+from dcgan_sr import degrade, metrics, pixels
 from dcgan_sr.errors import UserError
 from dcgan_sr.evaluate import (evaluate, evaluate_pairs, format_robustness, interpolate,
                                robustness, summarize)
@@ -18,7 +18,7 @@ def test_evaluate_on_the_sample_matches_direct_computation(sample_dir, sample_fi
     faces = {"identity", "landmarks", "same_person"} if metrics.faces_available() else set()
     assert set(result["bicubic"]) == {"psnr_rgb", "ssim_rgb", "psnr_y", "ssim_y", "hf_ratio"} | faces
 
-    photos = [degrade.read_photo(f, data.MAX_PHOTO_PIXELS) for f in sample_files[:8]]
+    photos = [pixels.read_photo(f) for f in sample_files[:8]]
     lr, hr = degrade.pairs(photos, "protocol")
     bicubic = interpolate(lr, "bicubic")
     assert result["bicubic"]["psnr_rgb"] == pytest.approx(metrics.psnr(bicubic, hr).mean(), abs=1e-4)
@@ -51,7 +51,7 @@ def test_robustness_table_scores_every_named_degradation(sample_dir, sample_file
     table = robustness(sample_dir, {"tiny": Upscaler(build_generator(tiny_config))}, limit=4,
                        progress=lambda _: None)
     assert list(table) == list(degrade.NAMED)
-    photos = [degrade.read_photo(f, data.MAX_PHOTO_PIXELS) for f in sample_files[:4]]
+    photos = [pixels.read_photo(f) for f in sample_files[:4]]
     lr, hr = degrade.pairs(photos, "jpeg")
     assert table["jpeg"]["bicubic"]["psnr_rgb"] == pytest.approx(
         metrics.psnr(interpolate(lr, "bicubic"), hr).mean(), abs=1e-4)

@@ -9,7 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import REPO, assert_one_line_error
-from dcgan_sr.data import from_model, to_model
+from dcgan_sr.pixels import from_model, to_model
 from dcgan_sr.export import export, pixels_model
 from dcgan_sr.presets import load_generator
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from dcgan_sr import degrade, evaluate, metrics
+from dcgan_sr import degrade, evaluate, metrics, pixels
 
 if not metrics.faces_available():
     if os.environ.get("CI") == "true":
@@ -21,7 +21,7 @@ def faces():
 
 @pytest.fixture(scope="module")
 def pairs(sample_files):
-    photos = [degrade.read_photo(f, 10 ** 8) for f in sample_files[:8]]
+    photos = [pixels.read_photo(f) for f in sample_files[:8]]
     return degrade.pairs(photos, "protocol")
 
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from dcgan_sr import arrays
+from dcgan_sr import decoding
 from dcgan_sr.gan import SRGAN, validation_psnr
 from dcgan_sr.resize import pairs_from_hr
 from dcgan_sr.models import build_discriminator, build_generator
@@ -19,7 +19,7 @@ def _gan(config):
 
 
 def _batch(sample_files, n=4):
-    hr, _ = arrays.load_hr(sample_files[:n])
+    hr, _ = decoding.load_hr(sample_files[:n])
     return pairs_from_hr(hr)
 
 
@@ -122,6 +122,6 @@ def test_r1_penalty_is_logged_and_added_to_d_loss(tiny_config, sample_files):
     config = dataclasses.replace(tiny_config, r1_weight=10.0, label_noise=0.0)
     gan = _gan(config)
     gan.set_adversarial(True)
-    hr, _ = __import__("dcgan_sr.arrays", fromlist=["load_hr"]).load_hr(sample_files[:4])
+    hr, _ = decoding.load_hr(sample_files[:4])
     logs = gan.train_on_batch(hr, return_dict=True)
     assert logs["r1"] > 0 and np.isfinite(logs["d_loss"])

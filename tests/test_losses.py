@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from dcgan_sr import arrays, losses
+from dcgan_sr import decoding, losses
 from dcgan_sr.config import Config
 from dcgan_sr.errors import UserError
 from dcgan_sr.gan import SRGAN
@@ -72,10 +72,11 @@ def test_vgg_features_are_conv5_4_before_relu():
 ])
 def test_a_training_step_with_each_option(tiny_config, sample_files, changes):
     config = dataclasses.replace(tiny_config, **changes)
-    gan = SRGAN(build_generator(config), build_discriminator(config), config, vgg_weights=None)
+    d = build_discriminator(config, logits=losses.ADVERSARIAL[config.gan_loss].logits)
+    gan = SRGAN(build_generator(config), d, config, vgg_weights=None)
     gan.compile()
     gan.set_adversarial(True)
-    hr, _ = arrays.load_hr(sample_files[:4])
+    hr, _ = decoding.load_hr(sample_files[:4])
     lr_batch, hr_batch = pairs_from_hr(hr)
     before = [w.copy() for w in gan.generator.get_weights()]
     logs = gan.train_on_batch(lr_batch, hr_batch, return_dict=True)
@@ -118,9 +119,9 @@ def test_content_losses_train_under_mixed_bfloat16(tiny_config, sample_files, co
 
     config = dataclasses.replace(tiny_config, gan_loss="ragan", content_loss=content, content_weight=0.1)
     with execution.dtype_policy("mixed_bfloat16"):
-        gan = SRGAN(build_generator(config), build_discriminator(config), config)
+        gan = SRGAN(build_generator(config), build_discriminator(config, logits=True), config)
     gan.compile()
     gan.set_adversarial(True)
-    hr, _ = arrays.load_hr(sample_files[:4])
+    hr, _ = decoding.load_hr(sample_files[:4])
     logs = gan.train_on_batch(*pairs_from_hr(hr), return_dict=True)
     assert all(np.isfinite(v) for v in logs.values()) and "content" in logs, logs

@@ -1,7 +1,11 @@
+import dataclasses
+
 import numpy as np
 import keras
+import pytest
 
 from dcgan_sr.config import Config
+from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import build_discriminator, build_generator
 
 # Default (seed) architecture. Counts include BatchNorm's moving statistics.
@@ -48,9 +52,22 @@ def test_generator_is_fully_convolutional(tiny_config):
         assert np.all(np.abs(out) <= 1.0)
 
 
-def test_discriminator_outputs_probabilities(tiny_config):
-    p = np.asarray(build_discriminator(tiny_config)(np.zeros((2, 128, 128, 3), np.float32)))
+def test_discriminator_outputs_probabilities_or_logits(tiny_config):
+    hr = np.random.default_rng(0).uniform(-1, 1, (2, 128, 128, 3)).astype(np.float32)
+    p = np.asarray(build_discriminator(tiny_config)(hr))
     assert p.shape == (2, 1) and np.all((p >= 0) & (p <= 1))
+    d = build_discriminator(tiny_config, logits=True)
+    assert d.layers[-1].name == "logit" and d.layers[-1].activation is keras.activations.linear
+    assert build_discriminator(tiny_config).layers[-1].activation is keras.activations.sigmoid
+
+
+@pytest.mark.parametrize("gan_loss, logits", [("bce", True), ("ragan", False), ("hinge", False)])
+def test_a_gan_refuses_a_discriminator_head_its_loss_cannot_read(tiny_config, gan_loss, logits):
+    """A sigmoid's probabilities read as logits (or the reverse) would train wrongly and
+    silently; SRGAN names the fix instead."""
+    config = dataclasses.replace(tiny_config, gan_loss=gan_loss)
+    with pytest.raises(ValueError, match=f"build_discriminator\\(config, logits={not logits}\\)"):
+        SRGAN(build_generator(config), build_discriminator(config, logits=logits), config)
 
 
 def test_widths_are_configurable():

@@ -163,8 +163,8 @@ def test_realistic_run_trains_on_degraded_photos_and_saves_the_mix(tmp_path, tin
 
 
 def test_realistic_run_from_a_prepared_folder(tmp_path, tiny_config, celeba_dir):
-    from dcgan_sr import arrays
-    arrays.prepare(celeba_dir, tmp_path / "prepared")
+    from dcgan_sr import prepare
+    prepare.prepare(celeba_dir, tmp_path / "prepared")
     config = dataclasses.replace(tiny_config, degradation="realistic", steps=2, pretrain_steps=0)
     summary = train(config, tmp_path / "prepared", tmp_path / "real", verbose=0)
     assert summary["steps_completed"] == 2 and summary["train_images"] == 24

@@ -4,7 +4,9 @@ from PIL import Image
 
 from dcgan_sr.models import build_generator
 from dcgan_sr.pixels import to_rgb
-from dcgan_sr.upscale import read_image, receptive_margin, upscale_array, upscale_files
+from dcgan_sr.pixels import read_image
+from dcgan_sr.upscale import upscale_files
+from dcgan_sr.upscaler import receptive_margin, upscale_array
 from dcgan_sr.upscaler import Upscaler
 from conftest import random_image
 

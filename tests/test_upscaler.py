@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dcgan_sr import Upscaler, inference
-from dcgan_sr.upscale import upscale_array
+from dcgan_sr import Upscaler, upscaler
+from dcgan_sr.upscaler import upscale_array
 from dcgan_sr.errors import UserError
 from conftest import random_image
 
@@ -63,14 +63,14 @@ def test_bad_arrays_are_refused(up):
 def test_auto_runs_the_fastest_installed_route_and_the_routes_agree(up, tiny_weights, monkeypatch):
     """ONNX Runtime where it is installed (requirements.txt installs it), else Keras; the two
     differ by at most one grey level, on a tiny share of pixels."""
-    assert up.runtime == ("onnxruntime" if inference.onnx_available() else "keras")
+    assert up.runtime == ("onnxruntime" if upscaler.onnx_available() else "keras")
     in_keras = Upscaler(tiny_weights, runtime="keras")
     face = random_image((40, 36, 3), seed=3)
     assert np.array_equal(in_keras(face), upscale_array(in_keras.generator, face))
     if up.runtime == "onnxruntime":
         diff = np.abs(up(face).astype(int) - in_keras(face).astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
-    monkeypatch.setattr(inference, "onnx_available", lambda: False)
+    monkeypatch.setattr(upscaler, "onnx_available", lambda: False)
     assert Upscaler(tiny_weights).runtime == "keras"
     with pytest.raises(UserError, match="pip install onnxruntime"):
         Upscaler(tiny_weights, runtime="onnxruntime")

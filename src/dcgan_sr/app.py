@@ -30,12 +30,12 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from dcgan_sr import data, degrade, metrics
+from dcgan_sr import data, decoding, degrade, metrics
 from dcgan_sr.errors import UserError
-from dcgan_sr.demo import degradation_row, load_photos
+from dcgan_sr.evaluate import degradation_row
+from dcgan_sr.pixels import UnreadableImage, read_image
 from dcgan_sr.presets import DEFAULT_PRESET, PRESETS
 from dcgan_sr.runtime import device_name
-from dcgan_sr.upscale import UnreadableImage, read_image
 from dcgan_sr.upscaler import Upscaler
 
 MAX_UPLOAD = "10mb"
@@ -52,7 +52,7 @@ class Session:
     def __init__(self, folder: Path, sample_dir: str | Path = data.SAMPLE_DIR,
                  runtime: str = "auto"):
         self.upscalers = {name: Upscaler(name, runtime=runtime) for name in PRESETS}
-        files, photos = load_photos(sample_dir)
+        photos, files = decoding.load_photos(data.find_images(sample_dir))
         self.photos = {f.name: p for f, p in zip(files[:SAMPLE_FACES], photos)}
         self.folder = folder
         self.results = folder / "results"

@@ -29,11 +29,12 @@ from typing import Callable
 import keras
 import numpy as np
 
-from dcgan_sr import data
 from dcgan_sr.config import Config
 from dcgan_sr.errors import first_line
 from dcgan_sr.io import write_json_atomic
+from dcgan_sr.pixels import to_model
 from dcgan_sr.runtime import cpu_features
+from dcgan_sr.vocabulary import HR_SIZE, SCALE
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,9 @@ def measure(build: Callable[[bool], keras.Model], config: Config, phases: list[s
     TIMED_STEPS as stepping. A path that fails to compile gets the first line of its error
     instead (XLA on a CPU has no kernel for some ops, TensorFlow's bicubic resize among them)."""
     rng = np.random.default_rng(0)
-    hr = rng.integers(0, 256, (config.batch_size, 128, 128, 3), np.uint8)
-    lr = hr[:, ::4, ::4]  # (LR, HR) pairs, as a realistic run feeds them; else HR alone
-    batch = (data.to_model(lr.astype("float32")), data.to_model(hr.astype("float32"))) \
+    hr = rng.integers(0, 256, (config.batch_size, HR_SIZE, HR_SIZE, 3), np.uint8)
+    lr = hr[:, ::SCALE, ::SCALE]  # (LR, HR) pairs, as a realistic run feeds them; else HR alone
+    batch = (to_model(lr), to_model(hr)) \
         if config.degradation == "realistic" else (hr,)
     measured: dict = {}
     for path, jit in PATHS.items():

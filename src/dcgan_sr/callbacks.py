@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from dcgan_sr.checkpoints import Checkpoints
-from dcgan_sr.data import from_model
+from dcgan_sr.pixels import from_model
 from dcgan_sr.errors import TrainingInterrupted
 from dcgan_sr.gan import TERMS
 from dcgan_sr.plots import save_png, tile

@@ -114,8 +114,9 @@ def _add_evaluate(commands) -> None:
                    help="preset names or .weights.h5/.keras files, comma-separated (default: "
                         "the default preset; with --degradation all, every preset)")
     p.add_argument("--degradation", default="protocol", choices=(*NAMED, "all"),
-                   help="how LR is made from each photo (see README; default protocol); "
-                        "all: the robustness table")
+                   help="the named degradation LR is made by, the same for every run (see README; "
+                        "default protocol); all: the robustness table. Not train's --degradation, "
+                        "which picks protocol or a fresh draw of the realistic mix per face")
     p.add_argument("--seed", type=int, default=0, help="seed of the random degradations (default 0)")
     p.add_argument("--limit", type=int, help="only the first N images of the split")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -218,7 +219,7 @@ def _subset(args) -> int:
 
 
 def _prepare(args) -> int:
-    from dcgan_sr.arrays import prepare
+    from dcgan_sr.prepare import prepare
     if args.tfrecord_shards < 0:
         raise UserError("--tfrecord-shards must be 0 or more")
     if args.tfrecord_shards and not has_tensorflow():

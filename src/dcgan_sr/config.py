@@ -93,6 +93,7 @@ class Config:
     # blur, downscaling kernels, noise and JPEG, for real low-resolution faces). The mix_*
     # fields are the realistic mix's probabilities and ranges (noise in grey levels, blur in
     # pixels of the photo's window, mix_shift in LR pixels); they do nothing under "protocol".
+    # (`evaluate --degradation` names something else: one of degrade.NAMED, fixed per seed.)
     degradation: str = "protocol"
     mix_protocol_prob: float = 0.1
     mix_blur_prob: float = 0.6

@@ -1,39 +1,24 @@
-"""CelebA on disk: finding images, the official split, pixel scaling, tf.data for TFRecords.
+"""CelebA on disk: finding its images, the official split, the bundled sample and the
+listed subset.
 
-How HR and LR are made from a photo is `dcgan_sr.degrade`; decoding files into HR crops
-is `dcgan_sr.arrays`. Inside the models, pixels are scaled to [-1, 1].
+How HR and LR are made from a photo is `dcgan_sr.degrade`; decoding files into arrays is
+`dcgan_sr.decoding` (one file: `dcgan_sr.pixels`).
 """
 
 from __future__ import annotations
 
 import csv
-import logging
 import os
 import shutil
 from pathlib import Path
 
-from typing import TYPE_CHECKING
-
-import numpy as np
-
 from dcgan_sr.errors import UserError, first_line
 from dcgan_sr.io import write_atomic
-
-if TYPE_CHECKING:
-    import tensorflow as tf
-
-log = logging.getLogger(__name__)
+from dcgan_sr.vocabulary import IMAGE_SUFFIXES, KNOWN_IMAGES
 
 # The 64 bundled CelebA test-partition faces: package data, so that `demo` and `serve` work
 # from a wheel too (data/sample in a checkout is a link to them).
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample"
-HR_SIZE = 128
-SCALE = 4
-LR_SIZE = HR_SIZE // SCALE
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
-KNOWN_IMAGES = "/".join(sorted(IMAGE_SUFFIXES))
-# Larger photos are skipped unread, as decompression bombs (Pillow's default limit).
-MAX_PHOTO_PIXELS = 89_478_485
 PARTITION_FILE = "list_eval_partition.csv"
 SPLITS = ("train", "val", "test")
 # CelebA's official partition by file number, used when list_eval_partition.csv is absent.
@@ -135,60 +120,3 @@ def make_subset(data_dir: str | Path, list_file: str | Path, out_dir: str | Path
             copied += 1
     write_atomic(out / PARTITION_FILE, lambda tmp: shutil.copyfile(list_file, tmp))
     return copied
-
-
-# --- pixels in the models ------------------------------------------------------------
-# The models work in [-1, 1]: pixel / 127.5 - 1. `to_model` and `to_pixels` are the one
-# place that scaling is written; they take NumPy or a backend tensor (inside a model or a
-# train step) and give the same kind back.
-
-PIXEL_HALF_RANGE = 127.5
-
-
-def to_model(images):
-    """Pixels [0, 255] (uint8 or float) -> float32 [-1, 1]."""
-    if isinstance(images, (np.ndarray, np.generic, list, tuple)):
-        images = np.asarray(images, np.float32)
-    else:
-        from keras import ops
-        images = ops.cast(images, "float32")
-    return images / PIXEL_HALF_RANGE - 1.0
-
-
-def to_pixels(images):
-    """[-1, 1] -> float pixels [0, 255], neither rounded nor clipped."""
-    return (images + 1.0) * PIXEL_HALF_RANGE
-
-
-def from_model(images) -> np.ndarray:
-    """[-1, 1] (NumPy or an eager tensor) -> uint8 pixels [0, 255], rounded and clipped."""
-    return np.clip(np.round(to_pixels(np.asarray(images, np.float32))), 0, 255).astype(np.uint8)
-
-
-# --- files that could not be read ------------------------------------------------------
-
-def report_skipped(files: list[Path], skipped: list[Path], refuse_none: bool = True) -> None:
-    """Name skipped files in the log; refuse when none of `files` could be read (unless
-    `refuse_none` is off: a chunk of a longer list)."""
-    if skipped:
-        log.warning("skipped %d unreadable or oversized image(s) of %d, e.g. %s",
-                    len(skipped), len(files), ", ".join(str(f) for f in skipped[:3]))
-    if refuse_none and len(skipped) == len(files):
-        raise UserError(f"none of the {len(files)} images could be read "
-                        f"(first: {files[0]}); check that they are JPEG or PNG files")
-
-
-def training_batches(hr_images: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
-    """Endless shuffled, randomly flipped uint8 HR batches (tf.data, for TFRecord shards);
-    the train step makes LR from them on the device (`dcgan_sr.resize.pairs_from_hr`)."""
-    import tensorflow as tf  # only here: the rest of this module runs without TensorFlow
-
-    count = int(hr_images.cardinality())  # negative when unknown (TFRecords)
-    return (hr_images
-            .shuffle(min(count, 10_000) if count > 0 else 10_000, seed=seed,
-                     reshuffle_each_iteration=True)
-            .repeat()
-            .map(lambda hr: tf.image.random_flip_left_right(hr, seed=seed),
-                 num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(batch_size, drop_remainder=True)
-            .prefetch(tf.data.AUTOTUNE))

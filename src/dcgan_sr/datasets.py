@@ -11,9 +11,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dcgan_sr import arrays, data, degrade
+from dcgan_sr import batches, data, decoding, degrade, prepare
 from dcgan_sr.config import Config
 from dcgan_sr.errors import UserError
+from dcgan_sr.pixels import to_model
 from dcgan_sr.resize import pairs_from_hr
 from dcgan_sr.runtime import has_tensorflow
 
@@ -53,27 +54,26 @@ def _split_files(config: Config, data_dir: Path, train_split: str, val_split: st
 
 
 def _realistic(config: Config, data_dir: Path, train_split: str, val_split: str,
-                        workers: int = 1):
+               workers: int = 1):
     """The realistic mix, made on the CPU from each photo's window (dcgan_sr.degrade);
     validation on a fixed draw of the same mix (seeded), so val PSNR measures the task."""
-    if arrays.is_prepared(data_dir):
+    if prepare.is_prepared(data_dir):
         log.info("realistic degradations from the prepared 128x128 crops; a folder of photos "
                  "lets them start from the photos' own resolution")
-        train_windows = arrays.load_prepared(data_dir, train_split)
-        val_windows = arrays.load_prepared(data_dir, val_split)[: config.val_images]
+        train_windows = prepare.load_prepared(data_dir, train_split)
+        val_windows = prepare.load_prepared(data_dir, val_split)[: config.val_images]
     else:
         train_files, val_files = _split_files(config, data_dir, train_split, val_split)
-        train_windows = arrays.load_windows(train_files)
-        val_windows = arrays.load_windows(val_files)
+        train_windows = decoding.load_windows(train_files)
+        val_windows = decoding.load_windows(val_files)
     val_windows = val_windows[: len(val_windows) // workers * workers]
     mix = degrade.RealisticMix.from_config(config)
-    train_batches = arrays.DegradedBatches(train_windows, mix, config.batch_size,
-                                           steps=config.checkpoint_every, seed=config.seed,
-                                           workers=2)
+    train_batches = batches.DegradedBatches(train_windows, mix, config.batch_size,
+                                            steps=config.checkpoint_every, seed=config.seed,
+                                            workers=2)
     val_lr, val_hr = degrade.pairs(val_windows, mix, seed=config.seed + 1)
-    samples = (data.to_model(val_lr[:SAMPLE_IMAGES]),
-               data.to_model(val_hr[:SAMPLE_IMAGES]))
-    return TrainingData(train_batches, arrays.PairBatches(val_lr, val_hr, _val_batch_size(workers)),
+    samples = (to_model(val_lr[:SAMPLE_IMAGES]), to_model(val_hr[:SAMPLE_IMAGES]))
+    return TrainingData(train_batches, batches.PairBatches(val_lr, val_hr, _val_batch_size(workers)),
                         samples, len(train_windows), len(val_windows))
 
 
@@ -91,26 +91,26 @@ def load(config: Config, data_dir: Path, train_split: str, val_split: str,
     # uint8 HR crops (prepared and memory-mapped, or decoded once by Pillow), batched with
     # flips; the protocol's LR is made from them on the device by the train step.
     shards = 0
-    if arrays.is_prepared(data_dir):
+    if prepare.is_prepared(data_dir):
         if has_tensorflow() and workers == 1:
-            shards = arrays.tfrecord_shards(data_dir, train_split)
-        hr_train = arrays.load_prepared(data_dir, train_split)
-        hr_val = arrays.load_prepared(data_dir, val_split)[: config.val_images]
+            shards = prepare.tfrecord_shards(data_dir, train_split)
+        hr_train = prepare.load_prepared(data_dir, train_split)
+        hr_val = prepare.load_prepared(data_dir, val_split)[: config.val_images]
     else:
         train_files, val_files = _split_files(config, data_dir, train_split, val_split)
-        hr_train, _ = arrays.load_hr(train_files)
-        hr_val, _ = arrays.load_hr(val_files)
+        hr_train, _ = decoding.load_hr(train_files)
+        hr_val, _ = decoding.load_hr(val_files)
     hr_val = hr_val[: len(hr_val) // workers * workers]
     if shards:  # tf.data over TFRecord shards
         from dcgan_sr import records
         log.info("training images from %d TFRecord files of %s", shards, data_dir)
-        train_batches = data.training_batches(records.read_shards(data_dir, train_split, shards),
-                                              config.batch_size, config.seed)
+        train_batches = records.training_batches(records.read_shards(data_dir, train_split, shards),
+                                                 config.batch_size, config.seed)
     else:
-        train_batches = arrays.HRBatches(hr_train, config.batch_size,
-                                         steps=config.checkpoint_every, seed=config.seed,
-                                         workers=4)
-    val_batches = arrays.HRBatches(hr_val, _val_batch_size(workers), shuffle=False)
+        train_batches = batches.HRBatches(hr_train, config.batch_size,
+                                          steps=config.checkpoint_every, seed=config.seed,
+                                          workers=4)
+    val_batches = batches.HRBatches(hr_val, _val_batch_size(workers), shuffle=False)
     return TrainingData(train_batches, val_batches,
                         _protocol_samples(np.asarray(hr_val[:SAMPLE_IMAGES])), len(hr_train),
                         len(hr_val))

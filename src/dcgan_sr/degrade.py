@@ -44,19 +44,16 @@ from __future__ import annotations
 import dataclasses
 import io
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
 
 from dcgan_sr.config import Config
-from dcgan_sr.data import HR_SIZE, LR_SIZE
-from dcgan_sr.pixels import UnreadableImage, read, to_rgb
+from dcgan_sr.vocabulary import HR_SIZE, LR_SIZE
 
 # The realistic mix keeps a window at its own resolution up to this side (CelebA: 178).
 MAX_WINDOW = 256
-NAMED = ("protocol", "bilinear_noaa", "nearest", "nearest_cv", "jpeg", "blur_noise", "misaligned",
-         "naive_jpeg")
 # Parameters of the named degradations, as the README states them.
 JPEG_QUALITY = 40
 NAIVE_JPEG_QUALITY = 50
@@ -206,27 +203,29 @@ def misaligned_window(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray
 
 # --- named degradations ---------------------------------------------------------------
 
+# The named degradations: name -> LR from (window, HR, rng), as the table above says. Each
+# starts from the photo's central square, except misaligned, which moves it (`named`).
+NAMED: dict[str, Callable[[np.ndarray, np.ndarray, np.random.Generator], np.ndarray]] = {
+    "protocol": lambda window, hr, rng: lr_from_hr(hr),
+    "bilinear_noaa": lambda window, hr, rng: resize(window, LR_SIZE, "bilinear_noaa"),
+    "nearest": lambda window, hr, rng: resize(window, LR_SIZE, "nearest"),
+    "nearest_cv": lambda window, hr, rng: nearest_opencv(window, LR_SIZE),
+    "jpeg": lambda window, hr, rng: jpeg(lr_from_hr(hr), JPEG_QUALITY),
+    "blur_noise": lambda window, hr, rng: add_noise(
+        lr_from_hr(blur(hr, gaussian_kernel(BLUR_SIGMA))), NOISE_SIGMA, rng),
+    "misaligned": lambda window, hr, rng: lr_from_hr(hr),
+    "naive_jpeg": lambda window, hr, rng: jpeg(resize(window, LR_SIZE, "bilinear_noaa"),
+                                               NAIVE_JPEG_QUALITY),
+}
+
+
 def named(photo: np.ndarray, name: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """uint8 photo (HxWx3) -> (LR 32x32x3, HR 128x128x3) by the degradation `name`."""
+    if name not in NAMED:
+        raise ValueError(f"unknown degradation {name!r}; known: {', '.join(NAMED)}")
     window = misaligned_window(photo, rng) if name == "misaligned" else central_square(photo)
     hr = hr_from_window(window)
-    if name in ("protocol", "misaligned"):
-        lr = lr_from_hr(hr)
-    elif name == "bilinear_noaa":
-        lr = resize(window, LR_SIZE, "bilinear_noaa")
-    elif name == "nearest":
-        lr = resize(window, LR_SIZE, "nearest")
-    elif name == "nearest_cv":
-        lr = nearest_opencv(window, LR_SIZE)
-    elif name == "jpeg":
-        lr = jpeg(lr_from_hr(hr), JPEG_QUALITY)
-    elif name == "blur_noise":
-        lr = add_noise(lr_from_hr(blur(hr, gaussian_kernel(BLUR_SIGMA))), NOISE_SIGMA, rng)
-    elif name == "naive_jpeg":
-        lr = jpeg(resize(window, LR_SIZE, "bilinear_noaa"), NAIVE_JPEG_QUALITY)
-    else:
-        raise ValueError(f"unknown degradation {name!r}; known: {', '.join(NAMED)}")
-    return lr, hr
+    return NAMED[name](window, hr, rng), hr
 
 
 # --- the realistic mix -----------------------------------------------------------------
@@ -283,15 +282,6 @@ def pairs(images, degradation: str | RealisticMix, seed: int = 0,
     with ThreadPoolExecutor(2) as pool:
         made = list(pool.map(one, enumerate(images)))
     return np.stack([lr for lr, _ in made]), np.stack([hr for _, hr in made])
-
-
-def read_photo(path: str | Path, max_pixels: int) -> np.ndarray | None:
-    """An image file as uint8 RGB (dcgan_sr.pixels: EXIF orientation, true bit depth), or
-    None if unreadable or larger than `max_pixels`."""
-    try:
-        return read(path, max_pixels, to_rgb, "to train on")[0]
-    except UnreadableImage:
-        return None
 
 
 def training_window(photo: np.ndarray) -> np.ndarray:

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from dcgan_sr import arrays, data, degrade, plots
-from dcgan_sr.evaluate import face_metrics, format_table, interpolate, summarize, upscale_all
+from dcgan_sr import data, decoding, degrade, plots
+from dcgan_sr.evaluate import face_metrics, format_table, robustness_rows, summarize, upscale_all
 from dcgan_sr.io import write_atomic, write_json_atomic
 from dcgan_sr.config import Config
 from dcgan_sr.presets import DEFAULT_PRESET, PRESETS, WEIGHTS_DIR, preset_files
@@ -26,20 +24,6 @@ from dcgan_sr.upscaler import Upscaler
 
 GRID_FACES = 6
 TABLE_FACES = 4
-
-
-def load_photos(data_dir: str | Path) -> tuple[list[Path], list[np.ndarray]]:
-    """Every readable image of a folder, and the files they came from (unreadable ones are
-    named in the log and left out, so results stay keyed by their own file)."""
-    photos, files = arrays.load_photos(data.find_images(data_dir))
-    return files, photos
-
-
-def load_pairs(data_dir: str | Path, degradation: str = "protocol"
-               ) -> tuple[list[Path], np.ndarray, np.ndarray]:
-    """Every readable image of a folder as (files, LR, HR) uint8 arrays, by a named degradation."""
-    files, photos = load_photos(data_dir)
-    return (files, *degrade.pairs(photos, degradation))
 
 
 def output_names(files: list[Path], root: str | Path) -> list[str]:
@@ -50,24 +34,9 @@ def output_names(files: list[Path], root: str | Path) -> list[str]:
             "__".join(f.relative_to(root).with_suffix(".png").parts) for f in files]
 
 
-def degradation_row(photo: np.ndarray, degradation: str, upscalers: dict[str, Upscaler]
-                    ) -> dict[str, np.ndarray]:
-    """One face under one named degradation: LR as given (4x, nearest), bicubic, each
-    preset, HR."""
-    lr, hr = degrade.pairs([photo], degradation)
-    row = {"LR as given": plots.nearest(lr, data.SCALE)[0], "bicubic": interpolate(lr, "bicubic")[0]}
-    row.update({preset: up.batch(lr)[0] for preset, up in upscalers.items()})
-    return row | {"HR": hr[0]}
-
-
-def robustness_rows(photo: np.ndarray, upscalers: dict[str, Upscaler]) -> dict[str, dict[str, np.ndarray]]:
-    """One face under every named degradation (`degradation_row` of each)."""
-    return {name: degradation_row(photo, name, upscalers) for name in degrade.NAMED}
-
-
 def run_demo(data_dir: str | Path, out_dir: str | Path = "outputs/demo", runtime: str = "auto") -> dict:
     out = Path(out_dir)
-    files, photos = load_photos(data_dir)
+    photos, files = decoding.load_photos(data.find_images(data_dir))
     lr, hr = degrade.pairs(photos, "protocol")
     upscalers = {name: Upscaler(name, runtime=runtime) for name in PRESETS}
     upscaled = upscale_all(lr, upscalers)

@@ -13,9 +13,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dcgan_sr import arrays, data, degrade, metrics
+from dcgan_sr import data, decoding, degrade, metrics, plots
 from dcgan_sr.errors import UserError
 from dcgan_sr.upscaler import Upscaler
+from dcgan_sr.vocabulary import SCALE
 
 BATCH = 32
 
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 def interpolate(lr: np.ndarray, method: str) -> np.ndarray:
     """uint8 LR batch -> uint8 4x batch by classic interpolation ('bilinear' or 'bicubic'):
     keras.ops.image.resize, the same bicubic as the generators' bicubic skip."""
-    h, w = lr.shape[1] * data.SCALE, lr.shape[2] * data.SCALE
+    h, w = lr.shape[1] * SCALE, lr.shape[2] * SCALE
     up = keras.ops.image.resize(np.asarray(lr, np.float32), (h, w), interpolation=method)
     return np.clip(np.round(keras.ops.convert_to_numpy(up)), 0, 255).astype(np.uint8)
 
@@ -81,14 +82,21 @@ def evaluate_pairs(pairs, upscalers: dict[str, Upscaler]) -> dict:
                      face_metrics())
 
 
-def load_photos(data_dir: str | Path, split: str = "test", limit: int | None = None) -> list[np.ndarray]:
+def photos_of_split(data_dir: str | Path, split: str = "test", limit: int | None = None) -> list[np.ndarray]:
     """The readable photos of one split of a folder, in file order (the first `limit`)."""
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     files = data.split_files(data.find_images(data_dir), split, data_dir)[:limit]
     if not files:
         raise UserError(f"{data_dir}: no images of the {split!r} split; pick another --split")
-    return arrays.load_photos(files)[0]
+    return decoding.load_photos(files)[0]
+
+
+def load_pairs(data_dir: str | Path, degradation: str = "protocol"
+               ) -> tuple[list[Path], np.ndarray, np.ndarray]:
+    """Every readable image of a folder as (files, LR, HR) uint8 arrays, by a named degradation."""
+    photos, files = decoding.load_photos(data.find_images(data_dir))
+    return (files, *degrade.pairs(photos, degradation))
 
 
 def evaluate_photos(photos: list[np.ndarray], upscalers: dict[str, Upscaler],
@@ -106,19 +114,34 @@ def evaluate_photos(photos: list[np.ndarray], upscalers: dict[str, Upscaler],
 def evaluate(data_dir: str | Path, upscalers: dict[str, Upscaler], split: str = "test",
              limit: int | None = None, degradation: str = "protocol", seed: int = 0) -> dict:
     """`dcgan-sr evaluate`: one degradation of `split`, then metrics per method."""
-    return evaluate_photos(load_photos(data_dir, split, limit), upscalers, degradation, seed)
+    return evaluate_photos(photos_of_split(data_dir, split, limit), upscalers, degradation, seed)
 
 
 def robustness(data_dir: str | Path, upscalers: dict[str, Upscaler], split: str = "test",
                limit: int | None = None, degradations=degrade.NAMED, seed: int = 0,
                progress=print) -> dict:
     """`dcgan-sr evaluate --degradation all`: {degradation: evaluate result}."""
-    photos = load_photos(data_dir, split, limit)
+    photos = photos_of_split(data_dir, split, limit)
     table = {}
     for name in degradations:
         table[name] = evaluate_photos(photos, upscalers, name, seed)
         progress(f"{name}: done ({len(photos)} images)")
     return table
+
+
+def degradation_row(photo: np.ndarray, degradation: str, upscalers: dict[str, Upscaler]
+                    ) -> dict[str, np.ndarray]:
+    """One face under one named degradation, as the robustness figure and the web app show
+    it: LR as given (4x, nearest), bicubic, each upscaler, HR."""
+    lr, hr = degrade.pairs([photo], degradation)
+    row = {"LR as given": plots.nearest(lr, SCALE)[0], "bicubic": interpolate(lr, "bicubic")[0]}
+    row.update({name: up.batch(lr)[0] for name, up in upscalers.items()})
+    return row | {"HR": hr[0]}
+
+
+def robustness_rows(photo: np.ndarray, upscalers: dict[str, Upscaler]) -> dict[str, dict[str, np.ndarray]]:
+    """One face under every named degradation (`degradation_row` of each)."""
+    return {name: degradation_row(photo, name, upscalers) for name in degrade.NAMED}
 
 
 def format_table(result: dict) -> str:

@@ -126,7 +126,7 @@ def join_cluster(cluster: Cluster, timeout_seconds: int) -> None:
     jax.distributed.initialize(coordinator_address=cluster.workers[0],
                                num_processes=cluster.size, process_id=cluster.index,
                                heartbeat_timeout_seconds=timeout_seconds)
-    # Each worker feeds its own share of every global batch (dcgan_sr.arrays.WorkerShare).
+    # Each worker feeds its own share of every global batch (dcgan_sr.batches.WorkerShare).
     keras.distribution.set_distribution(keras.distribution.DataParallel(
         devices=keras.distribution.list_devices(), auto_shard_dataset=False))
 

@@ -2,7 +2,7 @@
 without this package.
 
 Every format takes what the Python API takes and returns what it returns: uint8 pixels,
-N x H x W x 3 in (any N, H and W), N x 4H x 4W x 3 out, rounded as `dcgan_sr.data.from_model`
+N x H x W x 3 in (any N, H and W), N x 4H x 4W x 3 out, rounded as `dcgan_sr.pixels.from_model`
 rounds. Keras' own `Model.export` writes each format (tf2onnx for ONNX, TensorFlow's
 converter for LiteRT); they are checked in their own runtimes by tests/test_export.py.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 from keras import ops
 
-from dcgan_sr.data import to_model, to_pixels
+from dcgan_sr.pixels import to_model, to_pixels
 from dcgan_sr.errors import UserError
 from dcgan_sr.runtime import installed
 from dcgan_sr.vocabulary import EXPORT_FORMATS

@@ -35,9 +35,9 @@ from keras import ops
 
 from dcgan_sr import losses
 from dcgan_sr.config import Config
-from dcgan_sr.data import to_pixels
 from dcgan_sr.keras_private import BothOptimizers, moving_averages
 from dcgan_sr.metrics import BORDER
+from dcgan_sr.pixels import to_pixels
 from dcgan_sr.resize import pairs_from_hr
 
 
@@ -53,6 +53,18 @@ def validation_psnr(sr, hr, crop: int = BORDER):
     hr = to_pixels(hr)[:, crop:-crop, crop:-crop]
     mse = ops.mean(ops.square(sr - hr), axis=(1, 2, 3))
     return 10.0 * ops.log10(255.0 ** 2 / ops.maximum(mse, 1e-10))
+
+
+def _check_discriminator_head(discriminator: keras.Model, gan_loss: str) -> None:
+    """Refuse a D whose last activation does not suit the loss (a sigmoid's probabilities
+    read as logits, or the reverse, trains wrongly without an error)."""
+    activation = getattr(discriminator.layers[-1], "activation", None)
+    if activation is None:  # a head this check cannot read
+        return
+    logits = losses.ADVERSARIAL[gan_loss].logits
+    if (activation is keras.activations.sigmoid) == logits:
+        raise ValueError(f"the {gan_loss} loss reads {'logits' if logits else 'probabilities'}: "
+                         f"build the discriminator with build_discriminator(config, logits={logits})")
 
 
 def _replicas() -> int:
@@ -191,6 +203,7 @@ class SRGAN(_BackendSteps, keras.Model):
         self.generator = generator
         self.discriminator = discriminator
         self.config = config
+        _check_discriminator_head(discriminator, config.gan_loss)
         self.adversarial = config.pretrain_steps == 0
         self.noise_seed = keras.random.SeedGenerator(config.seed)
         self.content_features = None

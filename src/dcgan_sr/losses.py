@@ -26,7 +26,7 @@ from typing import Callable
 import keras
 from keras import ops
 
-from dcgan_sr.data import to_pixels
+from dcgan_sr.pixels import to_pixels
 
 @dataclass(frozen=True)
 class Adversarial:

@@ -17,7 +17,6 @@ import keras
 from keras import layers, ops
 
 from dcgan_sr.config import Config
-from dcgan_sr.losses import ADVERSARIAL
 from dcgan_sr.resize import upscale_bicubic_tf
 
 
@@ -164,9 +163,10 @@ def build_generator(config: Config = Config()) -> keras.Model:
     return keras.Model(lr, sr, name="generator")
 
 
-def build_discriminator(config: Config = Config(), hr_size: int = 128) -> keras.Model:
-    """HR image in [-1, 1] -> probability that it is a real photo (a logit for the
-    ragan and hinge losses)."""
+def build_discriminator(config: Config = Config(), logits: bool = False,
+                        hr_size: int = 128) -> keras.Model:
+    """HR image in [-1, 1] -> probability that it is a real photo, or with `logits` its
+    logit (what the ragan and hinge losses read: `losses.ADVERSARIAL[name].logits`)."""
     slope = config.leaky_slope
 
     def weights(layer):
@@ -186,7 +186,6 @@ def build_discriminator(config: Config = Config(), hr_size: int = 128) -> keras.
     x = weights(layers.Dense(config.disc_dense_units, name="dense"))(x)  # per-position
     x = _bn_lrelu(x, slope)
     x = layers.GlobalAveragePooling2D()(x)
-    logits = ADVERSARIAL[config.gan_loss].logits
     p = layers.Dense(1, activation=None if logits else "sigmoid", dtype="float32",
                      name="logit" if logits else "p_real")(x)
     return keras.Model(hr, p, name="discriminator")

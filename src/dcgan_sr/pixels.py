@@ -1,5 +1,6 @@
-"""A decoded image as uint8 RGB, whatever it was stored as: one conversion for training,
-evaluation and upscaling.
+"""Pixels in and out: an image file as a uint8 array, whatever it was stored as (one reader
+and one conversion for training, evaluation and upscaling), and uint8 pixels as the
+models' [-1, 1].
 
 * EXIF orientation is applied (a portrait phone photo comes out upright);
 * 16-bit greyscale is scaled by its true depth (65535 -> 255), 32-bit integer likewise;
@@ -11,7 +12,8 @@ evaluation and upscaling.
   colour) carry transparency.
 
 Each returns a note for the user when it had to change something. `read` is the one way
-a file becomes an image here: size checked from the header before decoding.
+a file becomes an image here: size checked from the header before decoding, against the
+bound of its purpose (`read_photo`: to train or evaluate on; `read_image`: to upscale).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from dcgan_sr.vocabulary import MAX_PHOTO_PIXELS, MAX_UPSCALE_PIXELS
 
 WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 # The modes whose last band is transparency ("a": premultiplied). Not "LAB": its A is a colour.
@@ -107,3 +111,46 @@ def read(path: str | Path, max_pixels: int, convert: Callable = to_array,
                               "first") from None
     except (OSError, ValueError, SyntaxError) as error:
         raise UnreadableImage(f"not a readable image ({error})") from None
+
+
+def read_photo(path: str | Path, max_pixels: int = MAX_PHOTO_PIXELS) -> np.ndarray | None:
+    """A photo to train or evaluate on as uint8 RGB (`to_rgb`), or None when it is
+    unreadable or larger than `max_pixels` (its caller names the files it skipped)."""
+    try:
+        return read(path, max_pixels, to_rgb, "to train on")[0]
+    except UnreadableImage:
+        return None
+
+
+def read_image(path: str | Path) -> tuple[np.ndarray, str | None]:
+    """An image to upscale as a uint8 array (grey, RGB or RGBA: `to_array`), and a note
+    when it had to be converted; UnreadableImage says why not."""
+    return read(path, MAX_UPSCALE_PIXELS, to_array, "to upscale 4x")
+
+
+# --- pixels in the models ------------------------------------------------------------
+# The models work in [-1, 1]: pixel / 127.5 - 1. `to_model` and `to_pixels` are the one
+# place that scaling is written; they take NumPy or a backend tensor (inside a model or a
+# train step) and give the same kind back.
+
+PIXEL_HALF_RANGE = 127.5
+
+
+def to_model(images):
+    """Pixels [0, 255] (uint8 or float) -> float32 [-1, 1]."""
+    if isinstance(images, (np.ndarray, np.generic, list, tuple)):
+        images = np.asarray(images, np.float32)
+    else:
+        from keras import ops
+        images = ops.cast(images, "float32")
+    return images / PIXEL_HALF_RANGE - 1.0
+
+
+def to_pixels(images):
+    """[-1, 1] -> float pixels [0, 255], neither rounded nor clipped."""
+    return (images + 1.0) * PIXEL_HALF_RANGE
+
+
+def from_model(images) -> np.ndarray:
+    """[-1, 1] (NumPy or an eager tensor) -> uint8 pixels [0, 255], rounded and clipped."""
+    return np.clip(np.round(to_pixels(np.asarray(images, np.float32))), 0, 255).astype(np.uint8)

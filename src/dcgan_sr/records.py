@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from dcgan_sr import data
+from dcgan_sr.vocabulary import HR_SIZE
 
 log = logging.getLogger(__name__)
 
-HR_SHAPE = (data.HR_SIZE, data.HR_SIZE, 3)
+HR_SHAPE = (HR_SIZE, HR_SIZE, 3)
 
 
 def shard_paths(folder: str | Path, split: str, shards: int) -> list[Path]:
@@ -64,3 +64,17 @@ def read_shards(folder: str | Path, split: str, shards: int) -> tf.data.Dataset:
     records = files.interleave(tf.data.TFRecordDataset, cycle_length=min(shards, 8),
                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     return records.map(_parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def training_batches(hr_images: tf.data.Dataset, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Endless shuffled, randomly flipped uint8 HR batches of `read_shards`' crops; the train
+    step makes LR from them on the device (`dcgan_sr.resize.pairs_from_hr`)."""
+    count = int(hr_images.cardinality())  # negative when unknown (TFRecords)
+    return (hr_images
+            .shuffle(min(count, 10_000) if count > 0 else 10_000, seed=seed,
+                     reshuffle_each_iteration=True)
+            .repeat()
+            .map(lambda hr: tf.image.random_flip_left_right(hr, seed=seed),
+                 num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=True)
+            .prefetch(tf.data.AUTOTUNE))

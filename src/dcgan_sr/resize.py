@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from dcgan_sr.data import SCALE, to_model
+from dcgan_sr.pixels import to_model
+from dcgan_sr.vocabulary import SCALE
 
 
 def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:

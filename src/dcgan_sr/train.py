@@ -21,13 +21,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dcgan_sr import arrays, autotune, datasets, execution, presets, run_folder
+from dcgan_sr import autotune, batches, datasets, execution, presets, run_folder
 from dcgan_sr.callbacks import CheckpointEvery, HistoryCSV, SampleGrid, StopRequest, TrainingLog
 from dcgan_sr.checkpoints import Checkpoints
 from dcgan_sr.config import Config
 from dcgan_sr.errors import TrainingInterrupted, UserError, WorkerLost, first_line
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.io import write_json_atomic
+from dcgan_sr.losses import ADVERSARIAL
 from dcgan_sr.models import build_discriminator, build_generator
 from dcgan_sr.run_folder import save_generator
 from dcgan_sr.runtime import device_name, has_tensorflow
@@ -37,7 +38,9 @@ log = logging.getLogger(__name__)
 
 def build_gan(config: Config, jit_compile: bool = False, run_eagerly: bool = False) -> SRGAN:
     """G, D and their optimisers, under the current dtype policy and distribution scope."""
-    gan = SRGAN(build_generator(config), build_discriminator(config), config)
+    generator = build_generator(config)  # first: the random initial weights come in this order
+    discriminator = build_discriminator(config, logits=ADVERSARIAL[config.gan_loss].logits)
+    gan = SRGAN(generator, discriminator, config)
     gan.compile(jit_compile=jit_compile, run_eagerly=run_eagerly)
     return gan
 
@@ -87,7 +90,7 @@ def _training_data(config: Config, data_dir: Path, train_split: str, val_split: 
                         f"training images of {data_dir}; use at most {data.n_train}")
     if cluster:  # each worker trains and validates on its share of every batch
         data = dataclasses.replace(data, **{
-            name: arrays.WorkerShare(getattr(data, name), cluster.index, cluster.size)
+            name: batches.WorkerShare(getattr(data, name), cluster.index, cluster.size)
             for name in ("train", "val")})
     return data
 

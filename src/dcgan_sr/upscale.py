@@ -1,16 +1,13 @@
-"""4x upscaling of image files of any size, in overlapping tiles so that memory stays bounded.
+"""`dcgan-sr upscale`: image files and folders in, upscaled files out, through an `Upscaler`.
 
-The generator is fully convolutional and, in inference, per-pixel (BatchNorm uses its
-moving statistics), so an output pixel depends only on input pixels within the
-generator's receptive field. Each tile is given that many extra input pixels on every
-side that is not an image border, and that margin is cut from its output: the tiles
-fit together without seams and equal the whole-image output.
+An output folder keeps a list of what this tool wrote there (OUTPUTS_MANIFEST): only those
+files may be overwritten, and they are not taken as inputs when the folder is upscaled
+again. Nothing else is ever written over: not an input, not a user's own file.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,68 +17,13 @@ try:
 except ImportError:  # not POSIX: no lock
     fcntl = None
 
-import keras
 import numpy as np
 from PIL import Image
 
-from dcgan_sr.data import IMAGE_SUFFIXES, KNOWN_IMAGES, SCALE
-from dcgan_sr.inference import Route, keras_route
 from dcgan_sr.io import write_atomic, write_json_atomic
-from dcgan_sr.models import PixelShuffle
-from dcgan_sr.pixels import UnreadableImage, read, to_array
-from dcgan_sr.vocabulary import DEFAULT_TILE, MAX_SIDE, OUTPUT_FORMATS
-
-MAX_INPUT_PIXELS = 4096 * 4096  # the 4x output of a larger image would not fit in memory
-
-
-def receptive_margin(generator: keras.Model) -> int:
-    """Input pixels an output pixel can see on each side: the tiling margin, exact for the
-    generator's chain of convs and 2x upsamplings (UpSampling2D or PixelShuffle).
-
-    Followed back from each output pixel of one 4x4 block (each phase of the grid) to the
-    input, a conv widens the span by its half-width and an upsampling by s maps pixel p to
-    p // s; the margin is the widest reach past the block's own input pixel. The bicubic
-    skip reaches 2 pixels, less than any preset's convs."""
-    chain = []
-    for layer in generator.layers:
-        if isinstance(layer, keras.layers.UpSampling2D):
-            chain.append(("up", layer.size[0]))
-        elif isinstance(layer, PixelShuffle):
-            chain.append(("up", layer.scale))
-        elif isinstance(layer, keras.layers.Conv2D):
-            chain.append(("conv", (layer.kernel_size[0] - 1) // 2 * layer.dilation_rate[0]))
-    margin = 2
-    for phase in range(math.prod(n for kind, n in chain if kind == "up")):
-        low = high = phase
-        for kind, n in reversed(chain):
-            low, high = (low - n, high + n) if kind == "conv" else (low // n, high // n)
-        margin = max(margin, -low, high)
-    return margin
-
-
-def upscale_array(generator: keras.Model, image: np.ndarray, tile: int = DEFAULT_TILE,
-                  margin: int | None = None, route: Route | None = None) -> np.ndarray:
-    """uint8 (H, W, 3) -> uint8 (4H, 4W, 3), in tiles of `tile` x `tile` input pixels, each
-    through `route` (`dcgan_sr.inference`; default: the generator in Keras)."""
-    margin = receptive_margin(generator) if margin is None else margin
-    route = route or keras_route(generator)
-    h, w, _ = image.shape
-    out = np.empty((h * SCALE, w * SCALE, 3), np.uint8)
-    for top in range(0, h, tile):
-        for left in range(0, w, tile):
-            bottom, right = min(top + tile, h), min(left + tile, w)
-            y0, x0 = max(top - margin, 0), max(left - margin, 0)
-            y1, x1 = min(bottom + margin, h), min(right + margin, w)
-            sr = route(image[None, y0:y1, x0:x1])[0]
-            out[top * SCALE:bottom * SCALE, left * SCALE:right * SCALE] = sr[
-                (top - y0) * SCALE:(bottom - y0) * SCALE, (left - x0) * SCALE:(right - x0) * SCALE]
-    return out
-
-
-def read_image(path: Path) -> tuple[np.ndarray, str | None]:
-    """An image file as a uint8 array (grey, RGB or RGBA: `pixels.to_array`), and a note
-    when it had to be converted; UnreadableImage says why not."""
-    return read(path, MAX_INPUT_PIXELS, to_array, "to upscale 4x")
+from dcgan_sr.pixels import UnreadableImage, read_image
+from dcgan_sr.upscaler import output_size
+from dcgan_sr.vocabulary import IMAGE_SUFFIXES, KNOWN_IMAGES, MAX_SIDE, OUTPUT_FORMATS
 
 
 def collect_inputs(inputs: list[str | Path], recursive: bool = False
@@ -127,13 +69,6 @@ class UpscaleReport:
 # The outputs this tool wrote into a folder: only they may be overwritten, and they are
 # not taken as inputs when the folder is upscaled again.
 OUTPUTS_MANIFEST = ".dcgan-sr-outputs.json"
-
-
-def output_size(width: int, height: int, outscale: float) -> tuple[int, int]:
-    """The size `Upscaler` gives a width x height image at `outscale`."""
-    if outscale == SCALE:
-        return SCALE * width, SCALE * height
-    return max(1, round(width * outscale)), max(1, round(height * outscale))
 
 
 def save_image(image: np.ndarray, path: Path, ext: str) -> str | None:
