@@ -286,6 +286,7 @@ class SRGAN(_BackendSteps, keras.Model):
         """G's loss and its terms. Given D's outputs on real and super-resolved faces, the
         adversarial term joins the MSE (else, in the warm-up, the MSE alone)."""
         config = self.config
+        sr = ops.cast(sr, "float32")  # under mixed precision G's last conv computes in bf16/fp16
         mse = ops.mean(ops.square(sr - hr))
         terms, loss = {"mse": mse}, mse
         if d_fake is not None:
@@ -374,5 +375,5 @@ class SRGAN(_BackendSteps, keras.Model):
 
     def _validate(self, data):
         lr, hr = self._batch(data)
-        sr = self.generator(lr, training=False)
+        sr = ops.cast(self.generator(lr, training=False), "float32")
         return {"psnr": validation_psnr(sr, hr), "mse": ops.mean(ops.square(sr - hr))}

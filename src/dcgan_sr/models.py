@@ -155,7 +155,7 @@ def build_generator(config: Config = Config()) -> keras.Model:
     # With the bicubic skip the output conv starts at zero, so an untrained G is bicubic.
     sr = layers.Conv2D(3, config.gen_out_kernel, padding="same", activation="tanh",
                        kernel_initializer="zeros" if config.gen_bicubic_skip else "glorot_uniform",
-                       dtype="float32", name="sr" if not config.gen_bicubic_skip else "detail")(x)
+                       name="sr" if not config.gen_bicubic_skip else "detail")(x)
     if config.gen_bicubic_skip:
         base = BicubicUpsampling(4, name="bicubic")(lr)
         sr = layers.Add(name="detail_plus_bicubic")([sr, base])
