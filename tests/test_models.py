@@ -6,7 +6,7 @@ import pytest
 
 from dcgan_sr.config import Config
 from dcgan_sr.gan import SRGAN
-from dcgan_sr.models import build_discriminator, build_generator
+from dcgan_sr.models import NearestUpConv2D, build_discriminator, build_generator
 
 # Default (seed) architecture. Counts include BatchNorm's moving statistics.
 SEED_GENERATOR_PARAMS = 3_057_539
@@ -26,7 +26,8 @@ def test_seed_generator_layout():
     assert res_widths == [256, 256, 128, 128, 64, 64]
     assert all(l.kernel_size == (1, 1) for l in convs if l.name.endswith("_skip_conv"))
     assert convs[-1].kernel_size == (9, 9) and convs[-1].activation.__name__ == "tanh"
-    assert sum(isinstance(l, keras.layers.UpSampling2D) for l in g.layers) == 2
+    # Both nearest x2 upsamplings run inside the conv after each (NearestUpConv2D).
+    assert [l.name for l in g.layers if isinstance(l, NearestUpConv2D)] == ["up1_conv", "sr"]
     # The LeakyReLU the seed's notebook forgot after the first upsampling conv is there.
     after_up = g.layers[[l.name for l in g.layers].index("up1_conv") + 2]
     assert isinstance(after_up, keras.layers.LeakyReLU)
@@ -129,4 +130,39 @@ def test_blocks_cover_every_layer_and_parameter_once():
             assert len(names) == len(set(names)), names  # each block is one run of layers
             assert names[0] == "head" and rows[-1][1][-1] in (1, 3)
     seed_g = [name for name, _, _ in blocks(build_generator(Config()))]
-    assert seed_g == ["head", "res1", "res2", "res3", "res4", "res5", "res6", "up1", "up2", "sr"]
+    # The second nearest x2 runs inside the 9x9 output conv (NearestUpConv2D): no up2 block.
+    assert seed_g == ["head", "res1", "res2", "res3", "res4", "res5", "res6", "up1", "sr"]
+
+
+def _two_layer_form(kernel: int, filters: int, channels: int) -> keras.Model:
+    """UpSampling2D(2) then a Conv2D: what NearestUpConv2D computes in one layer."""
+    x = keras.Input((None, None, channels))
+    up = keras.layers.UpSampling2D(2)(x)
+    return keras.Model(x, keras.layers.Conv2D(filters, kernel, padding="same", activation="tanh",
+                                              bias_initializer="random_normal")(up))
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5, 9])
+def test_nearest_up_conv_is_upsampling_then_conv_with_the_same_weights(kernel, tmp_path):
+    """Same outputs and gradients as the two layers, and the two layers' weight files load
+    into it (and back): Keras keys saved weights by class name, which it keeps as Conv2D."""
+    two = _two_layer_form(kernel, 5, 4)
+    x = keras.Input((None, None, 4))
+    one = keras.Model(x, NearestUpConv2D(5, kernel, padding="same", activation="tanh")(x))
+    two.save_weights(tmp_path / "two.weights.h5")
+    one.load_weights(tmp_path / "two.weights.h5")
+    image = np.random.default_rng(kernel).uniform(-1, 1, (2, 7, 10, 4)).astype(np.float32)
+    assert one(image).shape == (2, 14, 20, 5)
+    np.testing.assert_allclose(np.asarray(one(image)), np.asarray(two(image)), atol=1e-5)
+    import tensorflow as tf
+    grads = []
+    for model in (one, two):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(model(image)))
+        grads.append([np.asarray(g) for g in tape.gradient(loss, model.trainable_weights)])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    one.save_weights(tmp_path / "one.weights.h5")
+    fresh = _two_layer_form(kernel, 5, 4)
+    fresh.load_weights(tmp_path / "one.weights.h5")
+    np.testing.assert_allclose(np.asarray(fresh(image)), np.asarray(two(image)), atol=1e-6)

@@ -14,6 +14,7 @@ starts as nearest upsampling, without checkerboard artefacts.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from dcgan_sr.config import Config
@@ -60,6 +61,62 @@ class PixelShuffle(layers.Layer):
         return super().get_config() | {"scale": self.scale}
 
 
+def subpixel_phases(kernel: int, input_phases: bool = False) -> np.ndarray:
+    """0/1 matrix regrouping the taps of a `kernel`-wide 'same' convolution on a 2x map by
+    sub-pixel phase: [a, u, s] takes tap u of output phase a to offset s (-reach..reach,
+    stored from 0) on the half-size map whose nearest 2x upsampling the conv reads; with
+    `input_phases`, [a, c, u, s] for any 2x map, split into its input phases c."""
+    half = (kernel - 1) // 2
+    reach = (kernel - half) // 2
+    shape = (2, 2, kernel, 2 * reach + 1) if input_phases else (2, kernel, 2 * reach + 1)
+    table = np.zeros(shape, np.float32)
+    for a in range(2):
+        for u in range(kernel):
+            m = a + u - half  # the 2x map's row read, relative to 2 x the output's half-size row
+            table[(a, m % 2, u, m // 2 + reach) if input_phases else (a, u, m // 2 + reach)] = 1
+    return table
+
+
+@keras.saving.register_keras_serializable(package="dcgan_sr", name="NearestUpConv2D")
+class NearestUpConv2D(layers.Conv2D):
+    """UpSampling2D(2) then this Conv2D ('same', stride 1, odd kernel), computed without
+    making the upsampled map: each of the four output phases is a smaller convolution of the
+    input itself (a 9x9 kernel becomes four 5x5 ones, summed over the taps that read the same
+    input pixel), run as one conv to 4x the filters and depth_to_space(2). The same function
+    and the same weights as the two layers (tests/test_models.py); in the seed's G the 9x9
+    output conv runs 8 times faster forward and backward on a CPU
+    (`python benchmarks/output_conv.py`).
+
+    Keras keys a layer's saved weights by its class name (conv2d, conv2d_1, ...), so this
+    class is saved under Keras' name for a Conv2D (`__name__` below): the weight files of
+    the two-layer form, written before this layer existed, load into it, and back."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.strides != (1, 1) or self.dilation_rate != (1, 1) or self.padding != "same" \
+                or self.kernel_size[0] % 2 == 0 or self.kernel_size[0] != self.kernel_size[1]:
+            raise ValueError("NearestUpConv2D takes a square odd kernel, stride 1, 'same' padding")
+        self.phases = subpixel_phases(self.kernel_size[0])
+
+    def call(self, inputs):
+        phases = ops.cast(self.phases, self.compute_dtype)
+        kernel = ops.einsum("aus,bvt,uvio->stiabo", phases, phases,
+                            ops.cast(self.kernel, self.compute_dtype))
+        side, channels = self.phases.shape[-1], self.kernel.shape[2]
+        kernel = ops.reshape(kernel, (side, side, channels, 4 * self.filters))
+        outputs = ops.depth_to_space(self.convolution_op(inputs, kernel), 2)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.cast(self.bias, self.compute_dtype))
+        return outputs if self.activation is None else self.activation(outputs)
+
+    def compute_output_shape(self, shape):
+        grow = lambda n: None if n is None else 2 * n
+        return (shape[0], grow(shape[1]), grow(shape[2]), self.filters)
+
+
+NearestUpConv2D.__name__ = "Conv2D"  # the saved weights' key (see the docstring)
+
+
 def pixel_shuffle_x2(x, filters: int, name: str):
     """A 3x3 conv to 4x `filters` channels (ICNR-initialised), then depth_to_space(2)."""
     x = layers.Conv2D(filters * 4, 3, padding="same", kernel_initializer=ICNR(2),
@@ -71,8 +128,7 @@ def upsample_x2(x, filters: int, kind: str, name: str):
     """x2 upsampling followed by a 3x3 conv to `filters` channels (before BN/LReLU)."""
     if kind == "pixelshuffle":
         return pixel_shuffle_x2(x, filters, name)
-    x = layers.UpSampling2D(2, name=name)(x)
-    return layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
+    return NearestUpConv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
 
 
 def batch_norm(**kwargs) -> layers.BatchNormalization:
@@ -148,14 +204,17 @@ def build_generator(config: Config = Config()) -> keras.Model:
                           scale=config.gen_residual_scale)
     x = upsample_x2(x, config.gen_up_filters, config.upsample, name="up1")
     x = _bn_lrelu(x, slope, config.gen_batchnorm)
-    if config.upsample == "pixelshuffle":  # the second x2 feeds the output conv directly
+    # The second x2 feeds the output conv directly: pixelshuffle's conv, or nearest
+    # upsampling done inside the output conv (NearestUpConv2D).
+    output_conv = layers.Conv2D
+    if config.upsample == "pixelshuffle":
         x = pixel_shuffle_x2(x, config.gen_up_filters, name="up2")
     else:
-        x = layers.UpSampling2D(2, name="up2")(x)
+        output_conv = NearestUpConv2D
     # With the bicubic skip the output conv starts at zero, so an untrained G is bicubic.
-    sr = layers.Conv2D(3, config.gen_out_kernel, padding="same", activation="tanh",
-                       kernel_initializer="zeros" if config.gen_bicubic_skip else "glorot_uniform",
-                       name="sr" if not config.gen_bicubic_skip else "detail")(x)
+    sr = output_conv(3, config.gen_out_kernel, padding="same", activation="tanh",
+                     kernel_initializer="zeros" if config.gen_bicubic_skip else "glorot_uniform",
+                     name="sr" if not config.gen_bicubic_skip else "detail")(x)
     if config.gen_bicubic_skip:
         base = BicubicUpsampling(4, name="bicubic")(lr)
         sr = layers.Add(name="detail_plus_bicubic")([sr, base])

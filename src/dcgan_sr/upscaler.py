@@ -49,7 +49,7 @@ import numpy as np
 from PIL import Image
 
 from dcgan_sr.errors import UserError
-from dcgan_sr.models import PixelShuffle
+from dcgan_sr.models import NearestUpConv2D, PixelShuffle
 from dcgan_sr.pixels import from_model, read_image, to_array, to_model
 from dcgan_sr.presets import load_generator
 from dcgan_sr.runtime import installed
@@ -118,7 +118,8 @@ def _fingerprint(generator: keras.Model) -> str:
 
 def receptive_margin(generator: keras.Model) -> int:
     """Input pixels an output pixel can see on each side: the tiling margin, exact for the
-    generator's chain of convs and 2x upsamplings (UpSampling2D or PixelShuffle).
+    generator's chain of convs and 2x upsamplings (UpSampling2D, PixelShuffle, or the one
+    inside a NearestUpConv2D).
 
     Followed back from each output pixel of one 4x4 block (each phase of the grid) to the
     input, a conv widens the span by its half-width and an upsampling by s maps pixel p to
@@ -131,6 +132,8 @@ def receptive_margin(generator: keras.Model) -> int:
         elif isinstance(layer, PixelShuffle):
             chain.append(("up", layer.scale))
         elif isinstance(layer, keras.layers.Conv2D):
+            if isinstance(layer, NearestUpConv2D):  # a nearest x2 inside, before its conv
+                chain.append(("up", 2))
             chain.append(("conv", (layer.kernel_size[0] - 1) // 2 * layer.dilation_rate[0]))
     margin = 2
     for phase in range(math.prod(n for kind, n in chain if kind == "up")):
