@@ -6,9 +6,9 @@ that give the same result, each timed forward and backward in one tf.function:
     plain        the conv as the model runs it today
     phases       space_to_depth(2), a 5x5 conv from 256 to 12 channels at 64x64, then
                  depth_to_space(2): the same sums regrouped by sub-pixel phase (any input)
-    nearest      for the seed's G only, where the input is a nearest x2 upsampling: four
-                 5x5 phase kernels on the 64x64 map before it (the upsampled map is never
-                 made, and its repeated pixels are not multiplied again)
+    nearest      for the seed's G, where the input is a nearest x2 upsampling: four 5x5
+                 phase kernels on the 64x64 map before it (the upsampled map is never made,
+                 and its repeated pixels are not multiplied again): models.NearestUpConv2D
 
     python benchmarks/output_conv.py [--batch 16] [--repeat 10] [--policy float32]
 
@@ -23,23 +23,7 @@ import time
 
 import numpy as np
 
-
-def phase_map(kernel: int, input_phases: bool) -> np.ndarray:
-    """0/1 matrix taking tap u of a `kernel`-wide 'same' conv on a 2x map to its sub-pixel
-    form: [a, c, u, s] (output phase a, input phase c, low-res offset s) for `input_phases`,
-    else [a, u, s] (the input is nearest-upsampled: every input phase reads the same pixel)."""
-    half = (kernel - 1) // 2
-    reach = (kernel - half) // 2  # offsets -reach..reach
-    table = np.zeros((2, 2, kernel, 2 * reach + 1) if input_phases else (2, kernel, 2 * reach + 1),
-                     np.float32)
-    for a in range(2):
-        for u in range(kernel):
-            m = a + u - half
-            if input_phases:
-                table[a, m % 2, u, m // 2 + reach] = 1
-            else:
-                table[a, u, m // 2 + reach] = 1
-    return table
+from dcgan_sr.models import subpixel_phases
 
 
 def main(argv=None) -> int:
@@ -58,8 +42,8 @@ def main(argv=None) -> int:
     low = tf.constant(rng.normal(size=(args.batch, 64, 64, 64)), dtype)
     high = tf.repeat(tf.repeat(low, 2, axis=1), 2, axis=2)  # nearest x2, as the seed's up2
     weights = tf.Variable(rng.normal(size=(9, 9, 64, 3)).astype(np.float32) * 0.02)
-    by_input = tf.constant(phase_map(9, True))
-    by_nearest = tf.constant(phase_map(9, False))
+    by_input = tf.constant(subpixel_phases(9, input_phases=True))
+    by_nearest = tf.constant(subpixel_phases(9))
     side = by_input.shape[-1]
 
     def plain(x):
