@@ -10,9 +10,9 @@ import profile_step  # noqa: E402
 LOG = """startup chatter
 onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src:f32,,alg,mb16,100
 === profile start
-onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src:f32,,alg,mb16,600
-onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src:f32,,alg,mb16,200
-onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx512_core,backward_weights,src:f32,,alg,mb16,400
+onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src:f32,,alg,mb16_ic64oc3,600
+onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx512_core,forward_training,src:f32,,alg,mb16_ic8oc8,200
+onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx512_core,backward_weights,src:f32,,alg,mb16_ic8oc8,400
 onednn_verbose,v1,primitive,create:cache_miss,cpu,reorder,jit:uni,undef,src:f32,,,,0.5
 some other line
 === profile end 1.0
@@ -26,4 +26,9 @@ def test_summary_sums_each_primitive_between_the_markers_per_step():
     assert lines[0].startswith("step 1.000 s (with logging); oneDNN primitives 0.600 s summed (60% ")
     assert "convolution   forward_training    66.7%      1  brg_conv_fwd:avx512_core" in lines[2]
     assert "convolution   backward_weights    33.3%      0  jit:avx512_core" in lines[3]
-    assert len(lines) == 4  # the cache miss is not an execution; lines outside the markers not counted
+    assert lines[4] == ""  # the cache miss is not an execution; lines outside the markers not counted
+    # Then the same time by problem: each shape of each pass on its own line, costliest first.
+    assert lines[7].endswith("50.0%  brg_conv_fwd:avx512_core  mb16_ic64oc3")
+    assert lines[8].endswith("33.3%  jit:avx512_core  mb16_ic8oc8")
+    assert lines[9].endswith("16.7%  brg_conv_fwd:avx512_core  mb16_ic8oc8")
+    assert len(lines) == 10
