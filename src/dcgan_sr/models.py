@@ -9,6 +9,9 @@ output; `gen_batchnorm=False` drops BatchNorm from the generator;
 `upsample="pixelshuffle"` replaces nearest upsampling + conv by a conv to 4x the
 channels + depth_to_space, initialised with ICNR (Aitken et al., 2017) so that it
 starts as nearest upsampling, without checkerboard artefacts.
+
+The seed's nearest upsamplings are computed inside the convolution after each
+(`NearestUpConv2D`): the same function and weights, without making the upsampled map.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ class NearestUpConv2D(layers.Conv2D):
     input itself (a 9x9 kernel becomes four 5x5 ones, summed over the taps that read the same
     input pixel), run as one conv to 4x the filters and depth_to_space(2). The same function
     and the same weights as the two layers (tests/test_models.py); in the seed's G the 9x9
-    output conv runs 8 times faster forward and backward on a CPU
+    output conv runs 8 to 9 times faster forward and backward on a CPU
     (`python benchmarks/output_conv.py`).
 
     Keras keys a layer's saved weights by its class name (conv2d, conv2d_1, ...), so this
