@@ -1,7 +1,9 @@
 """Mean PSNR/SSIM/sharpness of bilinear, bicubic and generators on a split of a face folder,
 under any named degradation of `dcgan_sr.degrade` (the protocol by default).
 
-Each generator runs as users run it: through a `dcgan_sr.Upscaler`."""
+Each generator runs as users run it: through a `dcgan_sr.Upscaler`. `degradation_row` and
+`robustness_rows` are the same comparison for one face, as images (the robustness figure,
+the web app's degradation tab)."""
 
 from __future__ import annotations
 
