@@ -6,9 +6,9 @@ that give the same result, each timed forward and backward in one tf.function:
     plain        the conv as the model runs it today
     phases       space_to_depth(2), a 5x5 conv from 256 to 12 channels at 64x64, then
                  depth_to_space(2): the same sums regrouped by sub-pixel phase (any input)
-    nearest      for the seed's G, where the input is a nearest x2 upsampling: four 5x5
-                 phase kernels on the 64x64 map before it (the upsampled map is never made,
-                 and its repeated pixels are not multiplied again): models.NearestUpConv2D
+    nearest      models.NearestUpConv2D, for the seed's G, where the input is a nearest x2
+                 upsampling: four 5x5 phase kernels on the 64x64 map before it (the
+                 upsampled map is never made, its repeated pixels not multiplied again)
 
     python benchmarks/output_conv.py [--batch 16] [--repeat 10] [--policy float32]
 
@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from dcgan_sr.models import subpixel_phases
+from dcgan_sr.models import NearestUpConv2D, subpixel_phases
 
 
 def main(argv=None) -> int:
@@ -43,8 +43,11 @@ def main(argv=None) -> int:
     high = tf.repeat(tf.repeat(low, 2, axis=1), 2, axis=2)  # nearest x2, as the seed's up2
     weights = tf.Variable(rng.normal(size=(9, 9, 64, 3)).astype(np.float32) * 0.02)
     by_input = tf.constant(subpixel_phases(9, input_phases=True))
-    by_nearest = tf.constant(subpixel_phases(9))
     side = by_input.shape[-1]
+    layer = NearestUpConv2D(3, 9, padding="same", use_bias=False,
+                            dtype="float32" if args.policy == "float32" else "mixed_bfloat16")
+    layer.build(low.shape)
+    layer.kernel.assign(weights)
 
     def plain(x):
         return tf.nn.conv2d(x, tf.cast(weights, dtype), 1, "SAME")
@@ -54,24 +57,20 @@ def main(argv=None) -> int:
         k = tf.cast(tf.reshape(k, (side, side, 4 * 64, 12)), dtype)
         return tf.nn.depth_to_space(tf.nn.conv2d(tf.nn.space_to_depth(x, 2), k, 1, "SAME"), 2)
 
-    def nearest(x_low):
-        k = tf.einsum("aus,bvt,uvio->stiabo", by_nearest, by_nearest, weights)
-        k = tf.cast(tf.reshape(k, (side, side, 64, 12)), dtype)
-        return tf.nn.depth_to_space(tf.nn.conv2d(x_low, k, 1, "SAME"), 2)
-
     inputs = {"plain": high, "phases": high, "nearest": low}
+    kernels = {"plain": weights, "phases": weights, "nearest": layer.kernel.value}
     reference = plain(high)
     times = {}
-    for name, form in (("plain", plain), ("phases", phases), ("nearest", nearest)):
+    for name, form in (("plain", plain), ("phases", phases), ("nearest", layer)):
         x = inputs[name]
 
         @tf.function
-        def step(x, form=form):
+        def step(x, form=form, kernel=kernels[name]):
             with tf.GradientTape() as tape:
                 tape.watch(x)
                 y = tf.cast(form(x), tf.float32)
                 loss = tf.reduce_sum(y * y)
-            return tape.gradient(loss, [x, weights])
+            return tape.gradient(loss, [x, kernel])
 
         [g.numpy() for g in step(x)]  # trace, compile, warm
         start = time.perf_counter()

@@ -34,7 +34,7 @@ def window_from_file(path: Path) -> np.ndarray | None:
     return None if photo is None else degrade.training_window(photo)
 
 
-def load_each(files: list[Path], read=read_photo, workers: int | None = None,
+def load_each(files: list[Path], read, workers: int | None = None,
               refuse_none: bool = True) -> tuple[list[np.ndarray], list[Path]]:
     """`read(file)` for every file in parallel threads, skipping (and naming in the log)
     those it returns None for; returns (arrays, files kept). Refuses a list of which no file

@@ -247,7 +247,9 @@ class SRGAN(_BackendSteps, keras.Model):
         return self.g_optimizer.iterations
 
     def call(self, lr, training=False):
-        return self.generator(lr, training=training)
+        """G's output as float32, what every loss and metric reads (under mixed precision
+        G's last convolution computes in bfloat16 or float16)."""
+        return ops.cast(self.generator(lr, training=training), "float32")
 
     def set_adversarial(self, adversarial: bool) -> None:
         """Switch phase (and G's learning rate and beta_1); the next fit() traces anew."""
@@ -286,7 +288,6 @@ class SRGAN(_BackendSteps, keras.Model):
         """G's loss and its terms. Given D's outputs on real and super-resolved faces, the
         adversarial term joins the MSE (else, in the warm-up, the MSE alone)."""
         config = self.config
-        sr = ops.cast(sr, "float32")  # under mixed precision G's last conv computes in bf16/fp16
         mse = ops.mean(ops.square(sr - hr))
         terms, loss = {"mse": mse}, mse
         if d_fake is not None:
@@ -317,7 +318,7 @@ class SRGAN(_BackendSteps, keras.Model):
 
     def _discriminator_step(self, lr, hr):
         """D's loss on this batch, G fixed and in inference mode (the seed's order, first)."""
-        sr = ops.stop_gradient(self.generator(lr, training=False))
+        sr = ops.stop_gradient(self.call(lr, training=False))
         d_real = self.discriminator(hr, training=True)
         d_fake = self.discriminator(sr, training=True)
         loss, logs = self.discriminator_loss(hr, d_real, d_fake)
@@ -326,7 +327,7 @@ class SRGAN(_BackendSteps, keras.Model):
     def _generator_step(self, lr, hr):
         """G's loss on this batch; in the adversarial phase through D as it now is, frozen
         in inference mode (the seed's order, second)."""
-        sr = self.generator(lr, training=True)
+        sr = self.call(lr, training=True)
         d_real = d_fake = None
         if self.adversarial:
             if losses.ADVERSARIAL[self.config.gan_loss].generator_reads_real:  # RaGAN
@@ -337,7 +338,7 @@ class SRGAN(_BackendSteps, keras.Model):
 
     def _joint_step(self, lr, hr):
         """Both losses from one forward pass, D in training mode (update_order "simultaneous")."""
-        sr = self.generator(lr, training=True)
+        sr = self.call(lr, training=True)
         d_real = self.discriminator(hr, training=True)
         d_fake = self.discriminator(sr, training=True)
         g_loss, g_logs = self.generator_loss(sr, hr, d_real, d_fake)
@@ -375,5 +376,5 @@ class SRGAN(_BackendSteps, keras.Model):
 
     def _validate(self, data):
         lr, hr = self._batch(data)
-        sr = ops.cast(self.generator(lr, training=False), "float32")
+        sr = self.call(lr, training=False)
         return {"psnr": validation_psnr(sr, hr), "mse": ops.mean(ops.square(sr - hr))}
