@@ -23,7 +23,7 @@ whole-image output.
 
 **Routes.** `runtime` says what runs the network. A route is a function from a uint8 batch
 N x H x W x 3 to its uint8 4x batch, rounded as `pixels.from_model` rounds. Both routes
-compute the same network; ONNX Runtime runs it faster on a CPU (1.24 times Keras on
+compute the same network; ONNX Runtime runs it faster on a CPU (1.23 times Keras on
 TensorFlow in the README's `make bench` run), and they differ by at most one grey level,
 on under 0.1 % of pixels (tests/test_upscaler.py).
 
