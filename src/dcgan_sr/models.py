@@ -80,6 +80,34 @@ def subpixel_phases(kernel: int, input_phases: bool = False) -> np.ndarray:
     return table
 
 
+@keras.saving.register_keras_serializable(package="dcgan_sr", name="SeparateBiasConv2D")
+class SeparateBiasConv2D(layers.Conv2D):
+    """Keras' Conv2D, whose bias TensorFlow adds as a plain broadcast add, not a BiasAdd.
+
+    On a CPU, TensorFlow's oneDNN pass fuses a BiasAdd's gradient into the kernel's
+    (Conv2DBackpropFilterWithBias), and that fused primitive is slower than the two apart:
+    three times for the discriminator's first convolution (3 input channels), 5-20 % for
+    the others. Added as a broadcast add, the forward pass still runs as one fused
+    convolution + bias, and the bias gradient becomes a separate sum: the seed's float32
+    train step runs about 5 % faster (`benchmarks/profile_step.py --ops`). The same function
+    and weights (tests/test_models.py). Only in training: inference, exports and other
+    backends run Keras' own call, so upscaled images are exactly as before. Saved under
+    Keras' class name, as NearestUpConv2D is: weight files load both ways."""
+
+    def call(self, inputs, training=None):
+        if not (training and self.use_bias) or keras.backend.backend() != "tensorflow":
+            return super().call(inputs)
+        import tensorflow as tf
+
+        outputs = self.convolution_op(inputs, self.kernel)
+        bias = tf.reshape(ops.cast(self.bias, outputs.dtype), (1, 1, 1, self.filters))
+        outputs = tf.add(outputs, bias)  # keras.ops.add would make it a BiasAdd again
+        return outputs if self.activation is None else self.activation(outputs)
+
+
+SeparateBiasConv2D.__name__ = "Conv2D"  # the saved weights' key
+
+
 @keras.saving.register_keras_serializable(package="dcgan_sr", name="NearestUpConv2D")
 class NearestUpConv2D(layers.Conv2D):
     """UpSampling2D(2) then this Conv2D ('same', stride 1, odd kernel), computed without
@@ -122,7 +150,7 @@ NearestUpConv2D.__name__ = "Conv2D"  # the saved weights' key (see the docstring
 
 def pixel_shuffle_x2(x, filters: int, name: str):
     """A 3x3 conv to 4x `filters` channels (ICNR-initialised), then depth_to_space(2)."""
-    x = layers.Conv2D(filters * 4, 3, padding="same", kernel_initializer=ICNR(2),
+    x = SeparateBiasConv2D(filters * 4, 3, padding="same", kernel_initializer=ICNR(2),
                       name=f"{name}_conv")(x)
     return PixelShuffle(2, name=f"{name}_shuffle")(x)
 
@@ -134,15 +162,57 @@ def upsample_x2(x, filters: int, kind: str, name: str):
     return NearestUpConv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
 
 
+@keras.saving.register_keras_serializable(package="dcgan_sr", name="FusedBatchNormalization")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """Keras' BatchNormalization, whose training step runs on TensorFlow as one fused op.
+
+    Keras 3 computes a training batch's moments and normalisation as about a dozen
+    separate ops (Mean, SquaredDifference, Mul, ...), and as many again for the gradient.
+    TensorFlow's FusedBatchNormV3 does each in one pass (a oneDNN primitive on a CPU): the
+    seed's float32 train step runs about 7 % faster (`benchmarks/profile_step.py --ops`).
+    The same function and moving statistics (the fused op gives the batch's variance with
+    Bessel's correction; the moving variance takes Keras' biased one), to float rounding
+    (tests/test_models.py). Inference, other backends, masks, renorm and synchronised
+    replicas run Keras' own code, so saved models, exports and upscaled images are exactly
+    as before. Saved under Keras' class name, as NearestUpConv2D is: weight files load both
+    ways."""
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable) or keras.backend.backend() != "tensorflow" \
+                or mask is not None or self.renorm or self.synchronized \
+                or len(inputs.shape) != 4 or self.axis not in (-1, 3):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = ops.cast(inputs, "float32")  # as Keras: the statistics in float32 under any policy
+        channels = x.shape[-1]
+        gamma = ops.cast(self.gamma, "float32") if self.scale else ops.ones((channels,))
+        beta = ops.cast(self.beta, "float32") if self.center else ops.zeros((channels,))
+        empty = tf.constant([], tf.float32)
+        y, mean, unbiased_variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=x, scale=gamma, offset=beta, mean=empty, variance=empty,
+            epsilon=self.epsilon, data_format="NHWC", is_training=True)
+        count = ops.cast(ops.size(x) // channels, "float32")
+        variance = unbiased_variance * (count - 1.0) / count
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return ops.cast(y, self.compute_dtype)
+
+
+FusedBatchNormalization.__name__ = "BatchNormalization"  # the saved weights' key
+
+
 def batch_norm(**kwargs) -> layers.BatchNormalization:
-    """BatchNormalization, synchronised across replicas when built under a tf.distribute
-    strategy (then each replica normalises by the global batch, as one device would)."""
+    """BatchNormalization (fused in training on TensorFlow), synchronised across replicas
+    when built under a tf.distribute strategy (then each replica normalises by the global
+    batch, as one device would)."""
     synchronized = False
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         synchronized = tf.distribute.has_strategy()
-    return layers.BatchNormalization(synchronized=synchronized, **kwargs)
+    return FusedBatchNormalization(synchronized=synchronized, **kwargs)
 
 
 def _bn_lrelu(x, slope: float, batchnorm: bool = True):
@@ -158,10 +228,10 @@ def residual_unit(x, filters: int, slope: float, name: str, batchnorm: bool = Tr
     def bn(y, suffix):
         return batch_norm(name=f"{name}_{suffix}")(y) if batchnorm else y
 
-    skip = bn(layers.Conv2D(filters, 1, padding="same", name=f"{name}_skip_conv")(x), "skip_bn")
-    y = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv1")(x)
+    skip = bn(SeparateBiasConv2D(filters, 1, padding="same", name=f"{name}_skip_conv")(x), "skip_bn")
+    y = SeparateBiasConv2D(filters, 3, padding="same", name=f"{name}_conv1")(x)
     y = _bn_lrelu(y, slope, batchnorm)
-    y = bn(layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv2")(y), "bn2")
+    y = bn(SeparateBiasConv2D(filters, 3, padding="same", name=f"{name}_conv2")(y), "bn2")
     if scale != 1.0:
         y = layers.Rescaling(scale, name=f"{name}_scale")(y)
     y = layers.Add(name=f"{name}_add")([y, skip])
@@ -199,7 +269,7 @@ def build_generator(config: Config = Config()) -> keras.Model:
     """LR image in [-1, 1] of any size -> 4x SR image in [-1, 1] (fully convolutional)."""
     slope = config.leaky_slope
     lr = keras.Input(shape=(None, None, 3), name="lr")
-    x = layers.Conv2D(config.gen_head_filters, config.gen_head_kernel, padding="same",
+    x = SeparateBiasConv2D(config.gen_head_filters, config.gen_head_kernel, padding="same",
                       name="head_conv")(lr)
     x = layers.LeakyReLU(negative_slope=slope, name="head_lrelu")(x)
     for i, filters in enumerate(config.gen_res_filters, start=1):
@@ -209,7 +279,7 @@ def build_generator(config: Config = Config()) -> keras.Model:
     x = _bn_lrelu(x, slope, config.gen_batchnorm)
     # The second x2 feeds the output conv directly: pixelshuffle's conv, or nearest
     # upsampling done inside the output conv (NearestUpConv2D).
-    output_conv = layers.Conv2D
+    output_conv = SeparateBiasConv2D
     if config.upsample == "pixelshuffle":
         x = pixel_shuffle_x2(x, config.gen_up_filters, name="up2")
     else:
@@ -237,13 +307,13 @@ def build_discriminator(config: Config = Config(), logits: bool = False,
         return layer
 
     hr = keras.Input(shape=(hr_size, hr_size, 3), name="hr")
-    x = weights(layers.Conv2D(config.disc_head_filters, 3, padding="same", name="head_conv"))(hr)
+    x = weights(SeparateBiasConv2D(config.disc_head_filters, 3, padding="same", name="head_conv"))(hr)
     x = layers.LeakyReLU(negative_slope=slope)(x)
     for i, filters in enumerate(config.disc_stage_filters, start=1):
-        x = weights(layers.Conv2D(filters, 3, strides=2, padding="same", name=f"down{i}_conv"))(x)
+        x = weights(SeparateBiasConv2D(filters, 3, strides=2, padding="same", name=f"down{i}_conv"))(x)
         x = batch_norm()(x)
         x = layers.LeakyReLU(negative_slope=slope, name=f"down{i}_features")(x)
-    x = weights(layers.Conv2D(config.disc_conv_filters, 3, padding="same", name="conv"))(x)
+    x = weights(SeparateBiasConv2D(config.disc_conv_filters, 3, padding="same", name="conv"))(x)
     x = _bn_lrelu(x, slope)
     x = weights(layers.Dense(config.disc_dense_units, name="dense"))(x)  # per-position
     x = _bn_lrelu(x, slope)
