@@ -7,6 +7,12 @@ runs independent ops at once, so the sum can exceed it).
 
 Runs itself in a child process with ONEDNN_VERBOSE=1 (oneDNN reads it when TensorFlow
 loads it). The logging slows each primitive a little, so read the shares, not the times.
+
+    python benchmarks/profile_step.py --ops [--logdir runs/profile]
+
+instead traces the steps with TensorFlow's profiler (the trace TensorBoard's Profile tab
+opens, kept in --logdir) and sums every TensorFlow op by type: the ops oneDNN's log cannot
+see (BatchNorm's moments, activations, the optimiser's updates) beside the convolutions.
 """
 
 from __future__ import annotations
@@ -34,10 +40,50 @@ def child(args) -> None:
     hr = np.random.default_rng(0).integers(0, 256, (args.batch, 128, 128, 3), dtype=np.uint8)
     gan = bench.compiled_gan(config, args.policy, False, False, hr)
     gan.fit(bench._SameBatch(hr, 2), epochs=1, verbose=0)  # warm: allocations, kernel choice
+    if args.ops:
+        import tensorflow as tf
+        tf.profiler.experimental.start(args.logdir)
     print(START, flush=True)
     start = time.perf_counter()
     gan.fit(bench._SameBatch(hr, args.steps), epochs=1, verbose=0)
     print(END, (time.perf_counter() - start) / args.steps, flush=True)
+    if args.ops:
+        tf.profiler.experimental.stop()
+
+
+def op_rows(logdir: str) -> list[dict]:
+    """Per-op rows (type, occurrences, total_self_time in microseconds, ...) of the newest
+    trace under `logdir`, by the converter TensorBoard's profile plugin uses."""
+    import glob
+    import json
+
+    from tensorflow.python.profiler.internal import _pywrap_profiler_plugin
+
+    traces = sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True),
+                    key=os.path.getmtime)
+    data, ok = _pywrap_profiler_plugin.xspace_to_tools_data(traces[-1:], "framework_op_stats", {})
+    table = json.loads(data)
+    table = table[0] if isinstance(table, list) else table
+    names = [column["id"] for column in table["cols"]]
+    return [dict(zip(names, [cell["v"] if cell else None for cell in row["c"]]))
+            for row in table["rows"]]
+
+
+def summarize_ops(rows: list[dict], steps: int, step_seconds: float, top: int = 15) -> str:
+    """Self time per TensorFlow op type and step, costliest first (the profiler's IDLE left
+    out), each type's share of all ops' time."""
+    seconds, calls = collections.Counter(), collections.Counter()
+    for row in rows:
+        if row["type"] != "IDLE":
+            seconds[row["type"]] += row["total_self_time"] / 1e6 / steps
+            calls[row["type"]] += row["occurrences"] / steps
+    inside = sum(seconds.values())
+    out = [f"step {step_seconds:.3f} s (traced); TensorFlow ops {inside:.3f} s summed "
+           f"({inside / step_seconds:.0%} of the step: above 100 %, independent ops ran at once)",
+           f"{'op type':40s} {'share':>6s} {'ms':>8s} {'calls':>6s}"]
+    for kind, s in seconds.most_common(top):
+        out.append(f"{kind:40s} {s / inside:6.1%} {s * 1e3:8.1f} {calls[kind]:6.0f}")
+    return "\n".join(out)
 
 
 def summarize(log: str, steps: int) -> str:
@@ -78,10 +124,23 @@ def main(argv=None) -> int:
     parser.add_argument("--policy", default="float32", help="Keras dtype policy (default float32)")
     parser.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
     parser.add_argument("--steps", type=int, default=3, help="steps profiled (default 3)")
+    parser.add_argument("--ops", action="store_true",
+                        help="TensorFlow's profiler: every op by type (default: oneDNN's log)")
+    parser.add_argument("--logdir", default="runs/profile",
+                        help="where --ops keeps its trace (TensorBoard's Profile tab opens it)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args)
+        return 0
+    if args.ops:
+        import contextlib
+        import io
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            child(args)
+        step_seconds = float(printed.getvalue().split(END)[1].split()[0])
+        print(summarize_ops(op_rows(args.logdir), args.steps, step_seconds))
         return 0
     done = subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]],
                           env=dict(os.environ, ONEDNN_VERBOSE="1"), capture_output=True, text=True)

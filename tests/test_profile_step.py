@@ -32,3 +32,15 @@ def test_summary_sums_each_primitive_between_the_markers_per_step():
     assert lines[8].endswith("33.3%  jit:avx512_core  mb16_ic8oc8")
     assert lines[9].endswith("16.7%  brg_conv_fwd:avx512_core  mb16_ic8oc8")
     assert len(lines) == 10
+
+
+def test_op_summary_sums_self_time_by_type_per_step_without_idle():
+    rows = [{"type": "IDLE", "occurrences": 1, "total_self_time": 9e6},
+            {"type": "Conv2D", "occurrences": 4, "total_self_time": 3e6},
+            {"type": "Conv2D", "occurrences": 2, "total_self_time": 1e6},
+            {"type": "Mul", "occurrences": 6, "total_self_time": 1e6}]
+    lines = profile_step.summarize_ops(rows, steps=2, step_seconds=2.0).splitlines()
+    assert lines[0].startswith("step 2.000 s (traced); TensorFlow ops 2.500 s summed (125% ")
+    assert lines[2].split() == ["Conv2D", "80.0%", "2000.0", "3"]
+    assert lines[3].split() == ["Mul", "20.0%", "500.0", "3"]
+    assert len(lines) == 4
