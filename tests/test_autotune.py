@@ -82,6 +82,13 @@ def test_other_settings_are_another_cache_entry(tiny_config):
     assert autotune.cache_key(longer) == autotune.cache_key(tiny_config)  # steps do not change a step
 
 
+def test_a_change_to_the_steps_code_is_another_cache_entry(tiny_config, monkeypatch):
+    """Timings of the step before a change to its code (a faster layer) are not reused."""
+    before = autotune.cache_key(tiny_config)
+    monkeypatch.setattr(autotune, "step_code", lambda: "another")
+    assert autotune.cache_key(tiny_config) != before
+
+
 def test_measure_times_each_path_and_phase_on_the_runs_batch(tiny_config):
     """measure() with a fake GAN and clock: the first step is the compile, the next ones steps."""
     import numpy as np

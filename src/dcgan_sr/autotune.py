@@ -8,8 +8,8 @@ cost) and then timed over a few steps, in each phase the run has left (MSE warm-
 adversarial), on a batch of the run's size. The path whose compile cost plus the run's
 remaining steps take least time wins: a short run keeps the path that compiles faster,
 a long one the path that steps faster. The timings are cached per machine (CPU model and
-flags), versions and the settings that shape the step, in the user's cache folder, so the
-next run on the same machine and settings decides without measuring.
+flags), versions, the code of the step and the settings that shape it, in the user's
+cache folder, so the next run on the same machine and settings decides without measuring.
 
 A run too short to repay the measuring (under `MEASURE_MIN_STEPS` steps left) is not
 measured: it keeps tf.function, unless the cache already knows better.
@@ -63,11 +63,21 @@ def cache_file() -> Path:
     return Path(root) / "dcgan_sr" / "xla_auto.json"
 
 
+def step_code() -> str:
+    """A digest of the code that builds the step (the models' layers, the GAN's steps and
+    losses): timings measured before a change to it are not reused after."""
+    from dcgan_sr import gan, losses, models
+
+    sources = "".join(Path(module.__file__).read_text() for module in (models, gan, losses))
+    return hashlib.sha256(sources.encode()).hexdigest()[:16]
+
+
 def cache_key(config: Config) -> str:
-    """This machine, these versions, and the settings that shape the step."""
+    """This machine, these versions, this code, and the settings that shape the step."""
     import tensorflow as tf
 
     what = {"cpu": cpu_features(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "code": step_code(),
             "step": {k: v for k, v in config.to_dict().items() if k in STEP_KEYS}}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
 
