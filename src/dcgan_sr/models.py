@@ -12,6 +12,9 @@ starts as nearest upsampling, without checkerboard artefacts.
 
 The seed's nearest upsamplings are computed inside the convolution after each
 (`NearestUpConv2D`): the same function and weights, without making the upsampled map.
+For the speed of TensorFlow's train step on a CPU, the convolutions add their bias apart
+(`SeparateBiasConv2D`) and BatchNorm trains as one fused op (`FusedBatchNormalization`):
+Keras' layers, the same functions and weight files, and Keras' own code in inference.
 """
 
 from __future__ import annotations
@@ -85,14 +88,14 @@ class SeparateBiasConv2D(layers.Conv2D):
     """Keras' Conv2D, whose bias TensorFlow adds as a plain broadcast add, not a BiasAdd.
 
     On a CPU, TensorFlow's oneDNN pass fuses a BiasAdd's gradient into the kernel's
-    (Conv2DBackpropFilterWithBias), and that fused primitive is slower than the two apart:
-    three times for the discriminator's first convolution (3 input channels), 5-20 % for
-    the others. Added as a broadcast add, the forward pass still runs as one fused
-    convolution + bias, and the bias gradient becomes a separate sum: the seed's float32
-    train step runs about 5 % faster (`benchmarks/profile_step.py --ops`). The same function
-    and weights (tests/test_models.py). Only in training: inference, exports and other
-    backends run Keras' own call, so upscaled images are exactly as before. Saved under
-    Keras' class name, as NearestUpConv2D is: weight files load both ways."""
+    (Conv2DBackpropFilterWithBias), and that fused primitive is slower than the two apart,
+    most for the discriminator's first convolution (3 input channels): `python
+    benchmarks/bias_gradient.py` times both on the seed's shapes. Added as a broadcast add,
+    the forward pass still runs as one fused convolution + bias, and the bias gradient
+    becomes a separate sum. The same function and weights (tests/test_models.py). Only in
+    training: inference, exports and other backends run Keras' own call, so upscaled images
+    are exactly as before. Saved under Keras' class name, as NearestUpConv2D is: weight
+    files load both ways."""
 
     def call(self, inputs, training=None):
         if not (training and self.use_bias) or keras.backend.backend() != "tensorflow":
@@ -168,9 +171,8 @@ class FusedBatchNormalization(layers.BatchNormalization):
 
     Keras 3 computes a training batch's moments and normalisation as about a dozen
     separate ops (Mean, SquaredDifference, Mul, ...), and as many again for the gradient.
-    TensorFlow's FusedBatchNormV3 does each in one pass (a oneDNN primitive on a CPU): the
-    seed's float32 train step runs about 7 % faster (`benchmarks/profile_step.py --ops`).
-    The same function and moving statistics (the fused op gives the batch's variance with
+    TensorFlow's FusedBatchNormV3 does each in one pass (a oneDNN primitive on a CPU): see
+    the op time it saves with `benchmarks/profile_step.py --ops` (README). The same function and moving statistics (the fused op gives the batch's variance with
     Bessel's correction; the moving variance takes Keras' biased one), to float rounding
     (tests/test_models.py). Inference, other backends, masks, renorm and synchronised
     replicas run Keras' own code, so saved models, exports and upscaled images are exactly
