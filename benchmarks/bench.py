@@ -265,8 +265,11 @@ def train_variants(config: Config, backend: str, gpu: bool, capability, batch: i
                    rounds: int, note) -> tuple[dict, str]:
     """Images/s of the GAN step in each variant this backend has, and the mixed policy."""
     mixed = "mixed_bfloat16" if not gpu or capability >= 8 else "mixed_float16"
-    variants = {"eager": ("float32", False, True, True), "function": ("float32", False, False, True),
-                "function_mixed": (mixed, False, False, True), "xla": ("float32", True, False, True),
+    # name: (policy, jit, eager, the package's own layers)
+    variants = {"eager": ("float32", False, True, True),
+                "function": ("float32", False, False, True),
+                "function_mixed": (mixed, False, False, True),
+                "xla": ("float32", True, False, True),
                 "xla_mixed": (mixed, True, False, True),
                 "function_keras_layers": ("float32", False, False, False)}
     hr = np.random.default_rng(0).integers(0, 256, (batch, 128, 128, 3), dtype=np.uint8)

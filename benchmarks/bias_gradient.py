@@ -63,8 +63,9 @@ def main(argv=None) -> int:
 
                 seconds.append(best_seconds(lambda: [g.numpy() for g in gradients()], args.repeat))
             totals += seconds
+            fused, apart = seconds
             rows.append(f"{model.name[0].upper()} {layer.name:16s} {str(shape):16s} "
-                        f"{seconds[0] * 1e3:8.2f} {seconds[1] * 1e3:8.2f} {seconds[0] / seconds[1]:6.2f}x")
+                        f"{fused * 1e3:8.2f} {apart * 1e3:8.2f} {fused / apart:6.2f}x")
     print(f"{'layer':18s} {'input (H, W, C)':16s} {'fused ms':>8s} {'apart ms':>8s}  ratio")
     print("\n".join(rows))
     print(f"{'all':35s} {totals[0] * 1e3:8.2f} {totals[1] * 1e3:8.2f} {totals[0] / totals[1]:6.2f}x")

@@ -154,7 +154,7 @@ NearestUpConv2D.__name__ = "Conv2D"  # the saved weights' key (see the docstring
 def pixel_shuffle_x2(x, filters: int, name: str):
     """A 3x3 conv to 4x `filters` channels (ICNR-initialised), then depth_to_space(2)."""
     x = SeparateBiasConv2D(filters * 4, 3, padding="same", kernel_initializer=ICNR(2),
-                      name=f"{name}_conv")(x)
+                           name=f"{name}_conv")(x)
     return PixelShuffle(2, name=f"{name}_shuffle")(x)
 
 
@@ -172,12 +172,12 @@ class FusedBatchNormalization(layers.BatchNormalization):
     Keras 3 computes a training batch's moments and normalisation as about a dozen
     separate ops (Mean, SquaredDifference, Mul, ...), and as many again for the gradient.
     TensorFlow's FusedBatchNormV3 does each in one pass (a oneDNN primitive on a CPU): see
-    the op time it saves with `benchmarks/profile_step.py --ops` (README). The same function and moving statistics (the fused op gives the batch's variance with
-    Bessel's correction; the moving variance takes Keras' biased one), to float rounding
-    (tests/test_models.py). Inference, other backends, masks, renorm and synchronised
-    replicas run Keras' own code, so saved models, exports and upscaled images are exactly
-    as before. Saved under Keras' class name, as NearestUpConv2D is: weight files load both
-    ways."""
+    the op time it saves with `benchmarks/profile_step.py --ops` (README). The same function
+    and moving statistics (the fused op gives the batch's variance with Bessel's correction;
+    the moving variance takes Keras' biased one), to float rounding (tests/test_models.py).
+    Inference, other backends, masks, renorm and synchronised replicas run Keras' own code,
+    so saved models, exports and upscaled images are exactly as before. Saved under Keras'
+    class name, as NearestUpConv2D is: weight files load both ways."""
 
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable) or keras.backend.backend() != "tensorflow" \
@@ -230,7 +230,8 @@ def residual_unit(x, filters: int, slope: float, name: str, batchnorm: bool = Tr
     def bn(y, suffix):
         return batch_norm(name=f"{name}_{suffix}")(y) if batchnorm else y
 
-    skip = bn(SeparateBiasConv2D(filters, 1, padding="same", name=f"{name}_skip_conv")(x), "skip_bn")
+    skip = bn(SeparateBiasConv2D(filters, 1, padding="same", name=f"{name}_skip_conv")(x),
+              "skip_bn")
     y = SeparateBiasConv2D(filters, 3, padding="same", name=f"{name}_conv1")(x)
     y = _bn_lrelu(y, slope, batchnorm)
     y = bn(SeparateBiasConv2D(filters, 3, padding="same", name=f"{name}_conv2")(y), "bn2")
@@ -272,7 +273,7 @@ def build_generator(config: Config = Config()) -> keras.Model:
     slope = config.leaky_slope
     lr = keras.Input(shape=(None, None, 3), name="lr")
     x = SeparateBiasConv2D(config.gen_head_filters, config.gen_head_kernel, padding="same",
-                      name="head_conv")(lr)
+                           name="head_conv")(lr)
     x = layers.LeakyReLU(negative_slope=slope, name="head_lrelu")(x)
     for i, filters in enumerate(config.gen_res_filters, start=1):
         x = residual_unit(x, filters, slope, name=f"res{i}", batchnorm=config.gen_batchnorm,
@@ -309,10 +310,12 @@ def build_discriminator(config: Config = Config(), logits: bool = False,
         return layer
 
     hr = keras.Input(shape=(hr_size, hr_size, 3), name="hr")
-    x = weights(SeparateBiasConv2D(config.disc_head_filters, 3, padding="same", name="head_conv"))(hr)
+    x = weights(SeparateBiasConv2D(config.disc_head_filters, 3, padding="same",
+                                   name="head_conv"))(hr)
     x = layers.LeakyReLU(negative_slope=slope)(x)
     for i, filters in enumerate(config.disc_stage_filters, start=1):
-        x = weights(SeparateBiasConv2D(filters, 3, strides=2, padding="same", name=f"down{i}_conv"))(x)
+        x = weights(SeparateBiasConv2D(filters, 3, strides=2, padding="same",
+                                       name=f"down{i}_conv"))(x)
         x = batch_norm()(x)
         x = layers.LeakyReLU(negative_slope=slope, name=f"down{i}_features")(x)
     x = weights(SeparateBiasConv2D(config.disc_conv_filters, 3, padding="same", name="conv"))(x)
