@@ -44,3 +44,22 @@ def test_op_summary_sums_self_time_by_type_per_step_without_idle():
     assert lines[2].split() == ["Conv2D", "80.0%", "2000.0", "3"]
     assert lines[3].split() == ["Mul", "20.0%", "500.0", "3"]
     assert len(lines) == 4
+
+
+def test_op_rows_reads_a_real_profiler_trace(tmp_path):
+    """op_rows reads TensorFlow's trace through the converter TensorBoard's profile plugin
+    uses (a private module): a TensorFlow release that moves it fails here."""
+    import numpy as np
+    import tensorflow as tf
+
+    step = tf.function(lambda a: tf.reduce_sum(tf.matmul(a, a)))
+    a = tf.constant(np.ones((64, 64), np.float32))
+    step(a)
+    tf.profiler.experimental.start(str(tmp_path))
+    for _ in range(3):
+        step(a)
+    tf.profiler.experimental.stop()
+    ops = {row["type"]: row for row in profile_step.op_rows(str(tmp_path))}
+    matmul = next(row for kind, row in ops.items() if "MatMul" in kind)
+    assert matmul["occurrences"] == 3 and matmul["total_self_time"] > 0
+    assert "IDLE" in ops  # what summarize_ops leaves out
