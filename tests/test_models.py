@@ -4,6 +4,7 @@ import numpy as np
 import keras
 import pytest
 
+from dcgan_sr import execution
 from dcgan_sr.config import Config
 from dcgan_sr.gan import SRGAN
 from dcgan_sr.models import (FusedBatchNormalization, NearestUpConv2D, SeparateBiasConv2D,
@@ -189,7 +190,7 @@ def test_fused_batch_norm_trains_as_keras_batch_norm(policy, tolerance, tmp_path
     import tensorflow as tf
     image = np.random.default_rng(0).normal(2.0, 3.0, (4, 6, 5, 8)).astype(np.float32)
     upstream = np.random.default_rng(1).normal(size=image.shape).astype(np.float32)
-    with _policy(policy):
+    with execution.dtype_policy(policy):
         keras_bn, fused_bn = _bn_pair(keras.layers.BatchNormalization, FusedBatchNormalization,
                                       8, tmp_path)
         results = []
@@ -212,20 +213,6 @@ def test_fused_batch_norm_trains_as_keras_batch_norm(policy, tolerance, tmp_path
     seen = np.asarray(tf.cast(tf.cast(image, policy.removeprefix("mixed_")), tf.float32))
     biased = seen.reshape(-1, 8).astype(np.float64).var(axis=0)
     np.testing.assert_allclose(np.asarray(results[1][-1]), 0.8 + 0.2 * biased, rtol=1e-5)
-
-
-def _policy(name):
-    import contextlib
-
-    @contextlib.contextmanager
-    def scoped():
-        before = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(name)
-        try:
-            yield
-        finally:
-            keras.config.set_dtype_policy(before)
-    return scoped()
 
 
 def test_fused_batch_norm_infers_exactly_as_keras_and_shares_its_weight_files(tmp_path):
