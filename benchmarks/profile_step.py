@@ -27,7 +27,9 @@ import time
 START, END = "=== profile start", "=== profile end"
 
 
-def child(args) -> None:
+def child(args) -> float:
+    """Times args.steps steps between the markers oneDNN's log is cut at (traced by
+    TensorFlow's profiler with --ops); the seconds per step."""
     from dcgan_sr.runtime import start_tensorflow
     start_tensorflow()
     import numpy as np
@@ -43,12 +45,17 @@ def child(args) -> None:
     if args.ops:
         import tensorflow as tf
         tf.profiler.experimental.start(args.logdir)
-    print(START, flush=True)
+    marks = not args.ops  # oneDNN's log is cut at them
+    if marks:
+        print(START, flush=True)
     start = time.perf_counter()
     gan.fit(bench._SameBatch(hr, args.steps), epochs=1, verbose=0)
-    print(END, (time.perf_counter() - start) / args.steps, flush=True)
+    step_seconds = (time.perf_counter() - start) / args.steps
+    if marks:
+        print(END, step_seconds, flush=True)
     if args.ops:
         tf.profiler.experimental.stop()
+    return step_seconds
 
 
 def op_rows(logdir: str) -> list[dict]:
@@ -134,12 +141,7 @@ def main(argv=None) -> int:
         child(args)
         return 0
     if args.ops:
-        import contextlib
-        import io
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            child(args)
-        step_seconds = float(printed.getvalue().split(END)[1].split()[0])
+        step_seconds = child(args)
         print(summarize_ops(op_rows(args.logdir), args.steps, step_seconds))
         return 0
     done = subprocess.run([sys.executable, __file__, "--child", *sys.argv[1:]],

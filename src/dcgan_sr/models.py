@@ -98,7 +98,8 @@ class SeparateBiasConv2D(layers.Conv2D):
     files load both ways."""
 
     def call(self, inputs, training=None):
-        if not (training and self.use_bias) or keras.backend.backend() != "tensorflow":
+        if not (training and self.use_bias) or self.data_format != "channels_last" \
+                or keras.backend.backend() != "tensorflow":
             return super().call(inputs)
         import tensorflow as tf
 
