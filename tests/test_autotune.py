@@ -161,3 +161,13 @@ def test_a_realistic_run_is_timed_on_lr_hr_pairs(tiny_config):
     config = dataclasses.replace(tiny_config, degradation="realistic")
     autotune.measure(FakeGAN, config, ["adversarial"], clock=lambda: 0.0)
     assert seen[0] == [(4, 32, 32, 3), (4, 128, 128, 3)]
+
+
+def test_a_finished_run_resumed_to_export_times_nothing(cache, tiny_config, monkeypatch):
+    """A run killed after its last step but before its summary: the same command again
+    must finish it, with timings cached for its settings (it divided by the 0 steps left)."""
+    config = long_config(tiny_config)
+    monkeypatch.setattr(autotune, "measure", lambda build, config, phases: {
+        p: {phase: MEASURED[p][phase] for phase in phases} for p in MEASURED})
+    assert autotune.choose_xla(config, 0, build=None) is True  # measured and cached
+    assert autotune.choose_xla(config, config.steps, build=None) is False

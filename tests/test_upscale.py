@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -277,13 +279,15 @@ def test_two_writers_lose_no_manifest_entry(tmp_path):
     from dcgan_sr import upscale
 
     names = [[f"w{w}_{i}.png" for i in range(60)] for w in range(4)]
-    threads = [threading.Thread(target=lambda batch: [upscale._record_output(tmp_path, n) for n in batch],
-                                args=(batch,)) for batch in names]
+    def write(batch):
+        for n in batch:
+            upscale._record_output(tmp_path, n, n + "-digest")
+    threads = [threading.Thread(target=write, args=(batch,)) for batch in names]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert upscale._written_before(tmp_path) == {n for batch in names for n in batch}
+    assert upscale._written_before(tmp_path) == {n: n + "-digest" for batch in names for n in batch}
 
 
 def test_a_folder_where_an_output_would_go_fails_that_file_alone(tmp_path, generator):
@@ -304,3 +308,179 @@ def test_a_fifo_named_directly_is_said_to_be_one(tmp_path, generator):
     os.mkfifo(fifo)
     report = upscale_files(Upscaler(generator), [fifo], tmp_path / "out", say=lambda _: None)
     assert report.failed == [f"{fifo}: not a regular file (a FIFO, device or socket); name an image file"]
+
+
+# --- the fourth reliability pass: each test failed before its fix --------------------------
+
+def quiet(**kwargs):
+    return dict(say=lambda _: None, **kwargs)
+
+
+def test_a_users_file_saved_under_an_outputs_name_is_never_overwritten(tmp_path, generator):
+    """The manifest listed names only: a user's own a.png, saved where an output a.png had
+    been, was overwritten by --overwrite (and left out of the inputs without it)."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(random_image((8, 8, 3))).save(photos / "a.jpg")
+    up = Upscaler(generator)
+    assert upscale_files(up, [photos], photos, **quiet()).written == [photos / "a.png"]
+    (photos / "a.png").unlink()
+    Image.fromarray(random_image((50, 50, 3), seed=3)).save(photos / "a.png")  # the user's own
+    mine = (photos / "a.png").read_bytes()
+    report = upscale_files(up, [photos], photos, **quiet(overwrite=True))
+    assert (photos / "a.png").read_bytes() == mine and not report.written
+    assert any("a.png" in problem for problem in report.failed)
+    # and it is an input like any other image of the folder, no longer taken for an output
+    report = upscale_files(up, [photos / "a.png", photos], tmp_path / "out", **quiet())
+    assert [p.name for p in report.written] == ["a.png"]
+    assert np.asarray(Image.open(tmp_path / "out" / "a.png")).shape == (200, 200, 3)
+
+
+def test_a_full_disk_at_the_manifest_leaves_no_unlisted_output(tmp_path, generator, monkeypatch):
+    """The PNG was renamed into place before the manifest was written: a failure between
+    the two left an output that every later run refused as "not written by dcgan-sr"."""
+    from dcgan_sr import upscale
+    Image.fromarray(random_image((8, 8, 3))).save(tmp_path / "f01.jpg")
+    real = upscale.write_json_atomic
+
+    def full(path, value, indent=2):
+        raise OSError(28, "No space left on device", str(path))
+    monkeypatch.setattr(upscale, "write_json_atomic", full)
+    with pytest.raises(OSError):
+        upscale_files(Upscaler(generator), [tmp_path / "f01.jpg"], tmp_path / "out", **quiet())
+    out = tmp_path / "out"
+    assert not (out / "f01.png").exists() and not list(out.glob(".tmp-*"))
+    monkeypatch.setattr(upscale, "write_json_atomic", real)
+    assert upscale_files(Upscaler(generator), [tmp_path / "f01.jpg"], out, **quiet(overwrite=True)).written
+
+
+def test_what_a_killed_save_left_is_removed_and_live_ones_kept(tmp_path, generator):
+    import subprocess
+    import sys
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / f".tmp-{dead}-f01.png").write_bytes(b"half a PNG")
+    (out / f".tmp-{os.getpid()}-f02.png").write_bytes(b"being written")  # a live process's
+    Image.fromarray(random_image((8, 8, 3))).save(tmp_path / "f01.jpg")
+    upscale_files(Upscaler(generator), [tmp_path / "f01.jpg"], out, **quiet())
+    assert sorted(p.name for p in out.glob(".tmp-*")) == [f".tmp-{os.getpid()}-f02.png"]
+
+
+def test_a_name_at_the_file_systems_limit_is_upscaled_and_a_too_long_one_fails_alone(tmp_path, generator):
+    """`.tmp-PID-<name>` passed 255 bytes: the whole batch stopped at that file."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    long_stem = "f" * 250  # f...f.jpg: 254 bytes; its output f...f.png too
+    for stem in (long_stem, "b"):
+        Image.fromarray(random_image((8, 8, 3))).save(inputs / f"{stem}.jpg")
+    report = upscale_files(Upscaler(generator), [inputs], tmp_path / "out", **quiet())
+    assert sorted(p.name for p in report.written) == ["b.png", f"{long_stem}.png"]
+    report = upscale_files(Upscaler(generator), [inputs], tmp_path / "out2", **quiet(suffix="_x4"))
+    assert [p.name for p in report.written] == ["b_x4.png"]
+    assert len(report.failed) == 1 and "over the file system's 255" in report.failed[0]
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "I;16"])
+def test_a_colour_key_is_kept_as_transparency(tmp_path, mode):
+    """PNG's tRNS colour key in RGB, L or 16-bit grey came out opaque."""
+    if mode == "RGB":
+        pixels = random_image((8, 8, 3))
+        key = tuple(int(v) for v in pixels[2, 3])
+    else:
+        pixels = random_image((8, 8)).astype(np.uint16 if mode == "I;16" else np.uint8)
+        key = int(pixels[2, 3])
+    Image.fromarray(pixels).save(tmp_path / "keyed.png", transparency=key)
+    array, note = read_image(tmp_path / "keyed.png")
+    keyed = np.all(pixels == np.asarray(key), axis=-1) if mode == "RGB" else pixels == key
+    assert array.shape == (8, 8, 4) and "transparency" in note
+    assert np.array_equal(array[..., 3] == 0, keyed)
+
+
+def test_an_icc_profile_is_kept_in_the_output(tmp_path, generator):
+    """Outputs lost the input's colour profile: Adobe RGB or Display P3 colours were then
+    read as sRGB."""
+    from PIL import ImageCms
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # not RGB
+    rgb_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(random_image((8, 8, 3))).save(tmp_path / "wide_png.png", icc_profile=rgb_profile)
+    Image.fromarray(random_image((8, 8, 3))).save(tmp_path / "wide_jpeg.jpg", icc_profile=rgb_profile)
+    Image.fromarray(random_image((8, 8, 3))).save(tmp_path / "lab.jpg", icc_profile=profile)
+    names = ("wide_png.png", "wide_jpeg.jpg", "lab.jpg")
+    for ext in ("png", "jpg", "webp"):
+        lines = []
+        report = upscale_files(Upscaler(generator), [tmp_path / n for n in names],
+                               tmp_path / ext, ext=ext, say=lines.append)
+        assert len(report.written) == 3
+        for name in ("wide_png", "wide_jpeg"):
+            with Image.open(tmp_path / ext / f"{name}.{ext}") as out:
+                assert out.info.get("icc_profile") == rgb_profile
+        with Image.open(tmp_path / ext / f"lab.{ext}") as out:
+            assert not out.info.get("icc_profile")
+        assert any("ICC profile was not kept (the output is RGB)" in line for line in lines)
+
+
+def test_sixteen_bit_rgb_is_said_to_be_read_as_eight(tmp_path):
+    """16-bit RGB and RGBA PNGs were cut to 8 bits without a note (16-bit grey had one)."""
+    import struct
+    import zlib
+
+    def png16(path, channels):
+        colour_type = {3: 2, 4: 6}[channels]
+        rows = np.random.default_rng(0).integers(0, 65536, (4, 4 * channels), dtype=np.uint16)
+        raw = b"".join(b"\0" + row.astype(">u2").tobytes() for row in rows)
+
+        def chunk(kind, data):
+            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        header = struct.pack(">IIBBBBB", 4, 4, 16, colour_type, 0, 0, 0)
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                         + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    for channels, mode in ((3, "RGB"), (4, "RGBA")):
+        png16(tmp_path / f"deep{channels}.png", channels)
+        array, note = read_image(tmp_path / f"deep{channels}.png")
+        assert array.shape == (4, 4, channels) and f"16-bit {mode} read as 8 bits" in note
+    Image.fromarray(random_image((4, 4, 3))).save(tmp_path / "plain.png")
+    assert read_image(tmp_path / "plain.png")[1] is None
+
+
+@pytest.mark.parametrize("orientation", [0, 9])
+def test_an_invalid_exif_orientation_turns_nothing_and_says_nothing(tmp_path, orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    pixels = random_image((6, 4, 3))
+    Image.fromarray(pixels).save(tmp_path / "odd.png", exif=exif)
+    array, note = read_image(tmp_path / "odd.png")
+    assert np.array_equal(array, pixels) and note is None
+
+
+def test_jfif_and_symlinked_folders_are_found(tmp_path, generator):
+    """.jfif/.jpe files and, with --recursive, symlinked subfolders were skipped silently."""
+    inputs, elsewhere = tmp_path / "in", tmp_path / "elsewhere"
+    inputs.mkdir()
+    elsewhere.mkdir()
+    for path in (inputs / "a.jfif", inputs / "b.jpe", elsewhere / "c.jpg"):
+        Image.fromarray(random_image((6, 6, 3))).save(path, format="JPEG")
+    (inputs / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(inputs, target_is_directory=True)  # a cycle: taken once
+    report = upscale_files(Upscaler(generator), [inputs], tmp_path / "out", **quiet(recursive=True))
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in report.written) == [
+        "a.png", "b.png", "linked/c.png"]
+
+
+def test_a_file_named_twice_is_upscaled_once(tmp_path, generator):
+    """The same file twice, or a file and its own folder: "already the output of" itself."""
+    Image.fromarray(random_image((6, 6, 3))).save(tmp_path / "a.jpg")
+    report = upscale_files(Upscaler(generator), [tmp_path / "a.jpg", tmp_path / "a.jpg", tmp_path],
+                           tmp_path / "out", **quiet())
+    assert report.written == [tmp_path / "out" / "a.png"] and not report.failed
+
+
+def test_write_atomic_names_the_users_path_when_the_temporary_write_fails(tmp_path):
+    from dcgan_sr.io import write_atomic
+
+    def fails(tmp):
+        raise PermissionError(13, "Permission denied", tmp)
+    with pytest.raises(OSError) as error:
+        write_atomic(tmp_path / "result.png", fails)
+    assert error.value.filename == str(tmp_path / "result.png")

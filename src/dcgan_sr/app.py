@@ -9,20 +9,17 @@ to the truth when dlib is installed (the [faces] extra; dcgan_sr.metrics.FaceMet
 Every image goes through `dcgan_sr.Upscaler`, as from Python and the CLI. One request runs
 at a time (Gradio's queue): a burst waits instead of exhausting memory. Each request's work
 is bounded (MAX_INPUT_PIXELS in, at most 8 times larger out; larger images belong to
-`dcgan-sr upscale`), and so is the disk: uploads and results live in one folder per server
-(dcgan-sr-app-* in the system's temporary folder), results are deleted at the next request,
-uploads after FILE_LIFETIME seconds, and the folder on exit (Ctrl-C or SIGTERM) or, if the
-server was killed, at the next start.
+`dcgan-sr upscale`), and so is the disk: every file the server and its libraries write lives
+in one folder per server (`dcgan_sr.serving`: dcgan-sr-app-* in the system's temporary
+folder); results are deleted at the next request, uploads after FILE_LIFETIME seconds or,
+oldest first, as soon as they hold more than MAX_KEPT_BYTES; the folder on exit (Ctrl-C or
+SIGTERM) or, if the server was killed, at the next start. `dcgan_sr.serving.serve` starts it.
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import shutil
-import signal
-import socket
-import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -31,7 +28,6 @@ import gradio as gr
 from PIL import Image
 
 from dcgan_sr import data, decoding, degrade, metrics
-from dcgan_sr.errors import UserError
 from dcgan_sr.evaluate import degradation_row
 from dcgan_sr.pixels import UnreadableImage, read_image
 from dcgan_sr.presets import DEFAULT_PRESET, PRESETS
@@ -43,7 +39,7 @@ SAMPLE_FACES = 8
 QUEUE_SIZE = 32  # requests waiting beyond this are refused with a message
 MAX_INPUT_PIXELS = 256 * 256  # per request: the network's output is 16 times this
 FILE_LIFETIME = 600  # seconds an upload stays on the server (checked every minute)
-FOLDER_PREFIX = "dcgan-sr-app-"
+MAX_KEPT_BYTES = 100 * 2 ** 20  # uploads kept at once, oldest deleted first (checked every second)
 
 
 class Session:
@@ -155,6 +151,50 @@ def check_work(name: str, width: int, height: int, outscale) -> None:
                        "use `dcgan-sr upscale` for large images.")
 
 
+def output_scale_slider() -> gr.Slider:
+    """The output-scale slider, its value from the API checked for a number before Gradio
+    compares it with the bounds (a string "4" failed there, with no message). Not a
+    subclass: Gradio writes a .pyi file beside the module of every component subclass."""
+    slider = gr.Slider(1, 8, value=4, step=0.5, label="Output scale")
+    preprocess = slider.preprocess
+
+    def checked(payload):
+        if isinstance(payload, bool) or not isinstance(payload, (int, float)):
+            raise gr.Error(f"Output scale must be a number from 1 to 8, not {payload!r}.")
+        return preprocess(payload)
+    slider.preprocess = checked
+    return slider
+
+
+def bound_uploads(folder: Path, limit: int = MAX_KEPT_BYTES) -> list[Path]:
+    """Delete the oldest files below `folder` until they hold at most `limit` bytes;
+    returns those deleted."""
+    files = []
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                info = path.stat()
+                files.append((info.st_mtime, info.st_size, path))
+        except OSError:  # deleted meanwhile
+            continue
+    total, deleted = sum(size for _, size, _ in files), []
+    for _, size, path in sorted(files):
+        if total <= limit:
+            break
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        deleted.append(path)
+    return deleted
+
+
+def _keep_uploads_bounded(folder: Path, stop: threading.Event, every: float = 1.0) -> None:
+    while not stop.wait(every):
+        bound_uploads(folder)
+
+
 def build(session: Session) -> gr.Blocks:
     with gr.Blocks(title="dcgan-sr", analytics_enabled=False,
                    delete_cache=(60, FILE_LIFETIME)) as app:
@@ -166,7 +206,7 @@ def build(session: Session) -> gr.Blocks:
                     upload = gr.File(label="Image (PNG, JPEG, WebP, ...)", file_types=["image"],
                                      type="filepath", elem_id="upload")
                     preset = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Preset")
-                    outscale = gr.Slider(1, 8, value=4, step=0.5, label="Output scale")
+                    outscale = output_scale_slider()
                     button = gr.Button("Upscale", variant="primary", elem_id="upscale-button")
                     gr.Examples([[p] for p in session.examples], inputs=[upload],
                                 label="Sample faces (32×32, made by the evaluation protocol)")
@@ -192,71 +232,34 @@ def build(session: Session) -> gr.Blocks:
     return app
 
 
-def check_can_listen(host: str, port: int) -> None:
-    """UserError naming the flag to change when `host`:`port` cannot be listened on."""
+def run(folder: Path, stopping: threading.Event, host: str = "127.0.0.1", port: int = 7860,
+        runtime: str = "auto") -> None:
+    """Serve the app, its files in `folder`, until `stopping` is set (`dcgan_sr.serving.serve`
+    sets it on SIGTERM and removes the folder afterwards)."""
+    app = None
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    except socket.gaierror as error:
-        raise UserError(f"--host {host}: not a name or address of this machine ({error.strerror});"
-                        " use 127.0.0.1 (this machine only) or 0.0.0.0 (every network)") from None
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
-        try:
-            probe.bind(address)
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise UserError(f"port {port} is in use on {host}; pass another --port (e.g. "
-                                f"--port {port + 1 if port < 65535 else 7860})") from None
-            raise UserError(f"cannot listen on {host}:{port} ({error.strerror}); pass --host "
-                            "127.0.0.1 (this machine only) or another --host") from None
-
-
-def app_folder(parent: str | Path | None = None) -> Path:
-    """A new folder for one server's uploads and results (holding the server's PID), after
-    removing those of servers that no longer run."""
-    parent = Path(parent or tempfile.gettempdir())
-    for folder in parent.glob(FOLDER_PREFIX + "*"):
-        if folder.is_dir() and not _server_alive(folder):
-            shutil.rmtree(folder, ignore_errors=True)
-    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX, dir=parent))
-    (folder / "pid").write_text(str(os.getpid()))
-    return folder
-
-
-def _server_alive(folder: Path) -> bool:
-    try:
-        pid = int((folder / "pid").read_text())
-    except (OSError, ValueError):  # no PID: an older version's folder, or one being made
-        return time.time() - folder.stat().st_mtime < 86400
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        pass
-    return True
-
-
-def _stop(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: Gradio closes its server, then we clean up
-
-
-def serve(host: str = "127.0.0.1", port: int = 7860, runtime: str = "auto") -> None:
-    check_can_listen(host, port)
-    folder = app_folder()
-    os.environ["GRADIO_TEMP_DIR"] = str(folder / "gradio")  # uploads, results: all in `folder`
-    previous = signal.signal(signal.SIGTERM, _stop)
-    try:
-        app = build(Session(folder, runtime=runtime))
+        session = Session(folder, runtime=runtime)
+        # A KeyboardInterrupt raised inside a library's cleanup is printed and dropped
+        # ("Exception ignored in ..."): the event still says a stop was asked for.
+        _stop_if(stopping)
+        app = build(session)
         app.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
         # System fonts: the default theme's web fonts would be fetched from the internet.
         theme = gr.themes.Default(font=["system-ui", "sans-serif"],
                                   font_mono=["ui-monospace", "monospace"])
         app.launch(server_name=host, server_port=port, share=False, max_file_size=MAX_UPLOAD,
                    inbrowser=False, theme=theme, quiet=True, prevent_thread_lock=True)
+        _stop_if(stopping)
+        threading.Thread(target=_keep_uploads_bounded, args=(folder / "gradio", stopping),
+                         daemon=True).start()
         print(f"dcgan-sr: serving on {app.local_url} (Ctrl-C stops)", flush=True)
-        app.block_thread()
+        while not stopping.wait(0.5):
+            pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(folder, ignore_errors=True)
-        print("dcgan-sr: stopped; removed the uploads and results", flush=True)
+        if app is not None:
+            app.close()
+
+
+def _stop_if(stopping: threading.Event) -> None:
+    if stopping.is_set():
+        raise KeyboardInterrupt

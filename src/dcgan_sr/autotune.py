@@ -169,6 +169,8 @@ def _described(measured: dict, left: dict[str, int]) -> str:
 def choose_xla(config: Config, step: int, build: Callable[[bool], keras.Model]) -> bool:
     """Whether this run's steps on this CPU should be compiled by XLA (see the module)."""
     left = steps_left(config, step)
+    if not sum(left.values()):  # a finished run resumed to export: nothing left to time
+        return False
     key, path = cache_key(config), cache_file()
     cached = _read_cache(path)
     phases = [phase for phase, steps in left.items() if steps]

@@ -110,9 +110,10 @@ def _add_evaluate(commands) -> None:
     p = commands.add_parser("evaluate", help="PSNR/SSIM of bilinear, bicubic and generators")
     p.add_argument("--data", required=True, help="folder of CelebA images")
     p.add_argument("--split", default="test", help="train, val, test, train+val or all (default test)")
-    p.add_argument("--weights", type=lambda s: s.split(","), metavar="W[,W...]",
-                   help="preset names or .weights.h5/.keras files, comma-separated (default: "
-                        "the default preset; with --degradation all, every preset)")
+    p.add_argument("--weights", metavar="W[,W...]",
+                   help="preset names or .weights.h5/.keras files, comma-separated (a file whose "
+                        "name holds a comma is taken whole; default: the default preset; with "
+                        "--degradation all, every preset)")
     p.add_argument("--degradation", default="protocol", choices=(*NAMED, "all"),
                    help="the named degradation LR is made by, the same for every run (see README; "
                         "default protocol); all: the robustness table. Not train's --degradation, "
@@ -283,7 +284,7 @@ def _serve(args) -> int:
         print(f"dcgan-sr: warning: listening on {args.host}: anyone who can reach port {args.port} "
               "of this machine can use the app", file=sys.stderr)
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
-    from dcgan_sr.app import serve
+    from dcgan_sr.serving import serve
     serve(args.host, args.port, runtime=args.runtime)
     return 0
 
@@ -305,7 +306,10 @@ def _evaluate(args) -> int:
     from dcgan_sr import evaluate
     from dcgan_sr.presets import DEFAULT_PRESET, PRESETS
     from dcgan_sr.upscaler import Upscaler
-    names = args.weights or (list(PRESETS) if args.degradation == "all" else [DEFAULT_PRESET])
+    if not 0 <= args.seed < 2 ** 32:
+        raise UserError(f"--seed must be between 0 and 2**32 - 1, got {args.seed}")
+    names = _weights_list(args.weights) if args.weights is not None else (
+        list(PRESETS) if args.degradation == "all" else [DEFAULT_PRESET])
     # A preset is named by its name; a file by its stem (or its place in the list, when two share one).
     labels = [Path(n).name.split(".")[0] if n not in PRESETS else n for n in names]
     if len(set(labels)) < len(labels):
@@ -323,6 +327,18 @@ def _evaluate(args) -> int:
                                args.seed)
     print(json.dumps(result, indent=2) if args.json else evaluate.format_table(result))
     return 0
+
+
+def _weights_list(text: str) -> list[str]:
+    """evaluate's --weights: one existing file (its name may hold commas), else the
+    comma-separated names; an empty name is refused."""
+    if Path(text).is_file():
+        return [text]
+    names = text.split(",")
+    if not all(name.strip() for name in names):
+        raise UserError(f"--weights {text!r}: an empty name; pass preset names or .weights.h5/"
+                        ".keras files, separated by commas")
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:

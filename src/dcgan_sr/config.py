@@ -24,6 +24,9 @@ CHOICES = {"degradation": ("protocol", "realistic"), "gan_loss": ("bce", "ragan"
            "strategy": ("default", "mirrored", "multiworker"),
            "update_order": ("d_then_g", "simultaneous")}
 
+# The images between two checkpoints are shuffled as one order in memory (dcgan_sr.batches).
+MAX_IMAGES_PER_EPOCH = 10 ** 8
+
 # The settings that shape the generator (dcgan_sr.models.build_generator).
 GENERATOR_KEYS = ("gen_head_filters", "gen_res_filters", "gen_up_filters", "gen_head_kernel",
                   "gen_out_kernel", "gen_bicubic_skip", "gen_batchnorm", "upsample",
@@ -233,6 +236,9 @@ def _range_problems(config: Config):
     for name in positive:
         if getattr(config, name) <= 0:
             yield f"{name} must be > 0"
+    for name in ("gen_head_kernel", "gen_out_kernel"):
+        if getattr(config, name) % 2 == 0:  # "same" padding of an even kernel is lopsided
+            yield f"{name} must be odd (a centred kernel: 3, 5, 7, 9, ...)"
     for name in ("gen_res_filters", "disc_stage_filters"):
         widths = getattr(config, name)
         if not widths or any(w <= 0 for w in widths):
@@ -272,3 +278,6 @@ def _range_problems(config: Config):
         yield "mix_shift must be in [0, 0.5] (LR pixels)"
     if not 0 <= config.pretrain_steps <= config.steps:
         yield "pretrain_steps must be between 0 and steps"
+    if config.batch_size * config.checkpoint_every > MAX_IMAGES_PER_EPOCH:
+        yield (f"batch_size x checkpoint_every must be at most {MAX_IMAGES_PER_EPOCH:,} (the images "
+               "between two checkpoints are ordered in memory); checkpoint more often")

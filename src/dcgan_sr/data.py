@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dcgan_sr.errors import UserError, first_line
 from dcgan_sr.io import write_atomic
-from dcgan_sr.vocabulary import IMAGE_SUFFIXES, KNOWN_IMAGES
+from dcgan_sr.vocabulary import IMAGE_SUFFIXES, KNOWN_IMAGES, RUN_SUBFOLDERS
 
 # The 64 bundled CelebA test-partition faces: package data, so that `demo` and `serve` work
 # from a wheel too (data/sample in a checkout is a link to them).
@@ -28,18 +28,26 @@ SPLIT_LAST_NUMBER = {"train": 162_770, "val": 182_637, "test": 202_599}
 # --- files and split ---------------------------------------------------------------
 
 def find_images(data_dir: str | Path) -> list[Path]:
-    """All images below `data_dir` (Kaggle's nested img_align_celeba/img_align_celeba too), sorted."""
+    """All images below `data_dir` (Kaggle's nested img_align_celeba/img_align_celeba too),
+    sorted; never the sample grids and other files of a training run kept below it."""
     root = Path(data_dir)
     if not root.is_dir():
         raise UserError(f"{root}: no such folder; pass --data a folder of CelebA JPEGs "
                         "(or run `dcgan-sr download` first)")
     found = []
-    for folder, _dirs, names in os.walk(root):  # followlinks=False: a symlink loop is harmless
+    for folder, dirs, names in os.walk(root):  # followlinks=False: a symlink loop is harmless
+        if _holds_a_run(Path(folder)):
+            dirs[:] = [d for d in dirs if d not in RUN_SUBFOLDERS]
         found += [Path(folder) / n for n in names if Path(n).suffix.lower() in IMAGE_SUFFIXES]
     if not found:
         raise UserError(f"{root}: no images found ({KNOWN_IMAGES}); pass --data the folder "
                         "that holds CelebA's img_align_celeba images")
     return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+def _holds_a_run(folder: Path) -> bool:
+    """Whether `folder` is a training run's --out (its history or its checkpoints' index)."""
+    return (folder / "history.csv").is_file() or (folder / "checkpoints" / "latest.json").is_file()
 
 
 def _partition_table(root: Path) -> dict[str, str] | None:

@@ -32,6 +32,13 @@ class TrainingData:
 SAMPLE_IMAGES = 8
 
 
+def check_batch_size(config: Config, n_train: int, data_dir: Path) -> None:
+    """Refuse a batch larger than the training images, before any of them is decoded."""
+    if config.batch_size > n_train:
+        raise UserError(f"--batch-size {config.batch_size} is larger than the {n_train} "
+                        f"training images of {data_dir}; use at most {n_train}")
+
+
 def _split_files(config: Config, data_dir: Path, train_split: str, val_split: str):
     files = data.find_images(data_dir)
     train_files = data.split_files(files, train_split, data_dir)
@@ -40,6 +47,7 @@ def _split_files(config: Config, data_dir: Path, train_split: str, val_split: st
         raise UserError(f"{data_dir}: no images of the {train_split!r} split (names outside "
                         "CelebA's numbering count as 'test'); pass --train-split all to train "
                         "on every image")
+    check_batch_size(config, len(train_files), data_dir)
     if set(val_files) & set(train_files):
         log.warning("validation images are also training images: validation PSNR will be optimistic")
     if not val_files and len(train_files) > 2 * SAMPLE_IMAGES:
@@ -61,6 +69,7 @@ def _realistic(config: Config, data_dir: Path, train_split: str, val_split: str,
         log.info("realistic degradations from the prepared 128x128 crops; a folder of photos "
                  "lets them start from the photos' own resolution")
         train_windows = prepare.load_prepared(data_dir, train_split)
+        check_batch_size(config, len(train_windows), data_dir)
         val_windows = prepare.load_prepared(data_dir, val_split)[: config.val_images]
     else:
         train_files, val_files = _split_files(config, data_dir, train_split, val_split)
@@ -95,6 +104,7 @@ def load(config: Config, data_dir: Path, train_split: str, val_split: str,
         if has_tensorflow() and workers == 1:
             shards = prepare.tfrecord_shards(data_dir, train_split)
         hr_train = prepare.load_prepared(data_dir, train_split)
+        check_batch_size(config, len(hr_train), data_dir)
         hr_val = prepare.load_prepared(data_dir, val_split)[: config.val_images]
     else:
         train_files, val_files = _split_files(config, data_dir, train_split, val_split)

@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from dcgan_sr.errors import UserError, first_line
@@ -54,7 +55,16 @@ def _unsafe_reason(member: zipfile.ZipInfo) -> str | None:
 
 
 def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract a zip into `dest`, refusing members that could land outside it."""
+    """Extract a zip into `dest`, refusing members that could land outside it, and saying
+    so in one line when the file is not a whole zip archive (cut short, or a web page)."""
+    try:
+        _extract(archive, dest)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+        raise UserError(f"{archive}: not a complete zip archive ({first_line(error)}); the download "
+                        "was cut short or is not the dataset: run `dcgan-sr download` again") from None
+
+
+def _extract(archive: Path, dest: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         members = zf.infolist()
         for member in members:
@@ -139,6 +149,10 @@ def download_celeba(dest: str | Path = "data/celeba", dataset: str = DATASET,
         if dest.exists():
             dest.rmdir()
         os.replace(unpacked, dest)
+    except OSError as error:  # a full disk says no file: name the destination
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror or str(error), str(dest)) from error
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     print(f"{dest}: {count_images(dest):,} images")

@@ -2,9 +2,12 @@
 without this package.
 
 Every format takes what the Python API takes and returns what it returns: uint8 pixels,
-N x H x W x 3 in (any N, H and W), N x 4H x 4W x 3 out, rounded as `dcgan_sr.pixels.from_model`
-rounds. Keras' own `Model.export` writes each format (tf2onnx for ONNX, TensorFlow's
-converter for LiteRT); they are checked in their own runtimes by tests/test_export.py.
+N x H x W x 3 in (any N >= 1, H and W), N x 4H x 4W x 3 out, rounded as
+`dcgan_sr.pixels.from_model` rounds. A batch of no images (N = 0) is not a call to make:
+LiteRT and TensorFlow refuse it and ONNX Runtime's answer has the input's size
+(tests/test_export.py says so); `Upscaler.batch` returns an empty batch for it itself.
+Keras' own `Model.export` writes each format (tf2onnx for ONNX, TensorFlow's converter for
+LiteRT); they are checked in their own runtimes by tests/test_export.py.
 """
 
 from __future__ import annotations
@@ -53,9 +56,12 @@ def export(generator: keras.Model, fmt: str, out: str | Path) -> Path:
         shutil.rmtree(partial)
     partial.unlink(missing_ok=True)
     signature = [keras.InputSpec(shape=(None, None, None, 3), dtype="uint8")]
-    with warnings.catch_warnings():  # Keras' tf2onnx shim probes np.object (a FutureWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        pixels_model(generator).export(str(partial), format=EXPORT_FORMATS[fmt], input_signature=signature,
-                                       verbose=False)
-    partial.rename(out)
+    try:
+        with warnings.catch_warnings():  # Keras' tf2onnx shim probes np.object (a FutureWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            pixels_model(generator).export(str(partial), format=EXPORT_FORMATS[fmt],
+                                           input_signature=signature, verbose=False)
+        partial.rename(out)
+    except OSError as error:  # name the user's path, not the temporary one
+        raise OSError(error.errno, error.strerror or str(error), str(out)) from error
     return out

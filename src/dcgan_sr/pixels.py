@@ -6,7 +6,9 @@ models' [-1, 1].
 * 16-bit greyscale is scaled by its true depth (65535 -> 255), 32-bit integer likewise;
   32-bit float is taken as [0, 1] when its maximum is at most 1, else as [0, 255];
 * greyscale stays greyscale and transparency is kept (`to_array`, for upscaling), or
-  both are made plain RGB, transparency put on white (`to_rgb`, for training);
+  both are made plain RGB, transparency put on white (`to_rgb`, for training); a colour
+  key (PNG's tRNS in RGB, grey or 16-bit grey) becomes an alpha band like any other;
+* 16 bits per channel are read as 8 (Pillow's RGB and RGBA hold 8), with a note;
 * anything else (P, CMYK, LAB, HSV, YCbCr, 1, RGBX, ...) goes through Pillow's own
   conversion to RGB; only the modes of ALPHA_MODES (and images with a transparency
   colour) carry transparency.
@@ -28,6 +30,7 @@ from PIL import Image, ImageOps
 from dcgan_sr.vocabulary import MAX_PHOTO_PIXELS, MAX_UPSCALE_PIXELS
 
 WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+EXIF_TURNS = range(2, 9)  # EXIF orientations 2-8 turn or mirror; 1 is upright, others invalid
 # The modes whose last band is transparency ("a": premultiplied). Not "LAB": its A is a colour.
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 
@@ -40,10 +43,17 @@ def _decoded(image: Image.Image) -> tuple[np.ndarray, list[str], str]:
     if frames > 1:
         notes.append(f"animated: the first of {frames} frames used")
     orientation = image.getexif().get(0x0112, 1)  # the EXIF Orientation tag
-    if orientation not in (1, None):
+    if orientation in EXIF_TURNS:
         image = ImageOps.exif_transpose(image)
         notes.append("turned upright by its EXIF orientation")
     mode = image.mode
+    key = image.info.get("transparency") if mode in ("RGB", "L", *WIDE_GREY) else None
+    if key is not None and not isinstance(key, bytes):
+        array, more, mode = _decoded_without_key(image)
+        raw = np.asarray(image)
+        opaque = np.any(raw != np.asarray(key, raw.dtype), axis=-1) if raw.ndim == 3 else raw != key
+        rgb = array if array.ndim == 3 else np.repeat(array[..., None], 3, -1)
+        return np.dstack([rgb, np.where(opaque, 255, 0).astype(np.uint8)]), notes + more, mode
     if mode in ("RGB", "L"):
         array = np.asarray(image)
     elif mode in WIDE_GREY or mode == "F":
@@ -60,6 +70,26 @@ def _decoded(image: Image.Image) -> tuple[np.ndarray, list[str], str]:
         array = np.asarray(image.convert("RGB"))
         notes.append(f"{mode} converted to RGB")
     return array, notes, mode
+
+
+def _decoded_without_key(image: Image.Image) -> tuple[np.ndarray, list[str], str]:
+    """`_decoded` of an image, its colour key ignored (the caller makes the alpha)."""
+    info = dict(image.info)
+    try:
+        del image.info["transparency"]
+        return _decoded(image)
+    finally:
+        image.info.update(info)
+
+
+def bits_note(image: Image.Image) -> str | None:
+    """A note when an opened, not yet loaded, image stores more than 8 bits per colour
+    channel that Pillow will read as 8 (16-bit RGB and RGBA PNGs); 16-bit grey, which is
+    read whole and scaled, gets its own note."""
+    rawmodes = [tile.args if isinstance(tile.args, str) else "" for tile in getattr(image, "tile", [])]
+    if image.mode in ("RGB", "RGBA") and any(";16" in rawmode for rawmode in rawmodes):
+        return f"16-bit {image.mode} read as 8 bits per channel"
+    return None
 
 
 def to_array(image: Image.Image) -> tuple[np.ndarray, str | None]:
@@ -102,8 +132,10 @@ def read(path: str | Path, max_pixels: int, convert: Callable = to_array,
             if image.width * image.height > max_pixels:
                 raise UnreadableImage(f"{image.width}x{image.height} is too large {purpose} "
                                       f"(limit {max_pixels:,} pixels); crop or shrink it first")
+            wide = bits_note(image)  # before load(), which forgets how the file stored it
             image.load()
-            return convert(image)
+            array, note = convert(image)
+            return array, "; ".join(n for n in (wide, note) if n) or None
     except UnreadableImage:
         raise
     except Image.DecompressionBombError:

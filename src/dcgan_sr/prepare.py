@@ -41,7 +41,7 @@ def prepare(data_dir: str | Path, out_dir: str | Path, chunk: int = 2048,
     """
     data_dir, out = Path(data_dir), Path(out_dir)
     files = data.find_images(data_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, data_dir)
     try:
         previous = manifest_splits(out) if is_prepared(out) else {}
     except UserError as damaged:  # prepare is the command that repairs it
@@ -62,12 +62,38 @@ def prepare(data_dir: str | Path, out_dir: str | Path, chunk: int = 2048,
             write_atomic(names_file, lambda tmp: Path(tmp).write_text("\n".join(kept) + "\n"))
         manifest["splits"][split] = {"images": len(kept), "skipped": len(split_files) - len(kept)}
         shards = tfrecord_shards or previous.get(split, {}).get("tfrecord_shards", 0)
+        if shards > len(kept):
+            log.warning("%s: %d TFRecord files asked for %d images; writing %d (one image each)",
+                        split, shards, len(kept), len(kept))
+            shards = len(kept)
         if shards:
             from dcgan_sr import records  # TensorFlow, needed only for TFRecords
             records.write_shards(np.load(target, mmap_mode="r"), out, split, shards)
             manifest["splits"][split]["tfrecord_shards"] = shards
     write_json_atomic(out / MANIFEST, manifest)
     return manifest
+
+
+SOURCE_FILE = ".prepared-from"  # the folder a prepared folder's faces came from, written first
+
+
+def _claim(out: Path, data_dir: Path) -> None:
+    """Mark `out` as prepared from `data_dir`, or refuse it when it holds (even in part) the
+    faces of another folder: a resumed `prepare` keeps the splits already written."""
+    source = str(data_dir.resolve())
+    earlier = None
+    if (out / SOURCE_FILE).is_file():
+        earlier = (out / SOURCE_FILE).read_text().strip()
+    elif is_prepared(out):  # written before the source file existed
+        try:
+            earlier = str(Path(json.loads((out / MANIFEST).read_text())["source"]).resolve())
+        except (OSError, ValueError, KeyError, TypeError):
+            earlier = None
+    if earlier is not None and earlier != source:
+        raise UserError(f"{out} holds faces prepared from {earlier}; prepare {data_dir} into "
+                        "another --out (or delete that folder's contents to prepare it anew)")
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / SOURCE_FILE, lambda tmp: Path(tmp).write_text(source + "\n"))
 
 
 def _write_split(files: list[Path], target: Path, chunk: int) -> list[str]:

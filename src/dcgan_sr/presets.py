@@ -86,6 +86,9 @@ def load_generator(weights: str | Path | None = None) -> keras.Model:
     is refused.
     """
     weights = DEFAULT_PRESET if weights is None else weights
+    if not str(weights).strip():
+        raise UserError(f"--weights {str(weights)!r} is empty; pass a preset name "
+                        f"({', '.join(PRESETS)}) or a .weights.h5/.keras file")
     if str(weights).endswith(".keras") and str(weights) not in PRESETS:
         if not Path(weights).is_file():
             raise UserError(f"{weights}: no such weights file; pass a preset name "
@@ -134,16 +137,23 @@ def _load_keras_file(path: Path) -> keras.Model:
     return model
 
 
+PROBES = ((8, 8), (12, 20))  # input sizes a 4x generator must take (any size, not square too)
+
+
 def _check_is_4x_generator(model: keras.Model, path: Path) -> None:
-    """A probe: an 8x8 RGB input must give a 32x32 RGB output."""
-    try:
-        out = keras.ops.convert_to_numpy(model(np.zeros((1, 8, 8, 3), np.float32), training=False))
-        shape = tuple(out.shape)
-    except Exception as error:  # any model can fail on a probe in its own way
-        shape = f"an error: {first_line(error)}"
-    if shape != (1, 32, 32, 3):
-        raise UserError(f"{path}: not a 4x super-resolution generator (an 8x8 RGB input gave "
-                        f"{shape}, not (1, 32, 32, 3)); pass a generator.keras written by `dcgan-sr train`")
+    """Probes: an 8x8 and a 12x20 RGB input must give 32x32 and 48x80 RGB outputs (a model
+    that resizes to a fixed size passes the first alone)."""
+    for height, width in PROBES:
+        expected = (1, 4 * height, 4 * width, 3)
+        try:
+            probe = np.zeros((1, height, width, 3), np.float32)
+            shape = tuple(keras.ops.convert_to_numpy(model(probe, training=False)).shape)
+        except Exception as error:  # any model can fail on a probe in its own way
+            shape = f"an error: {first_line(error)}"
+        if shape != expected:
+            raise UserError(f"{path}: not a 4x super-resolution generator (a {height}x{width} RGB "
+                            f"input gave {shape}, not {expected}); pass a generator.keras written "
+                            "by `dcgan-sr train`")
 
 
 if __name__ == "__main__":  # `python -m dcgan_sr.presets stamp NAME ...` (make presets)

@@ -31,7 +31,7 @@ import keras
 
 from dcgan_sr.config import RESUMABLE_KEYS, Config
 from dcgan_sr.errors import UserError
-from dcgan_sr.io import write_atomic
+from dcgan_sr.io import remove_stale_temporaries, write_atomic
 from dcgan_sr.presets import stamp_architecture
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 # A run's own files at the top of its folder.
 RUN_FILES = ("history.csv", "summary.json", "generator_mse.weights.h5", "generator.weights.h5",
              "generator.keras", "config.json")
-# What a run writes in its subfolders: all that --overwrite deletes there.
+# What a run writes in its subfolders (vocabulary.RUN_SUBFOLDERS): all that --overwrite
+# deletes there.
 RUN_FOLDERS = {"checkpoints": ("ckpt-*", "latest.json", ".tmp-*"),
                "samples": ("step_*.png", ".tmp-*"),
                "generators": ("step_*.weights.h5", ".tmp-*"),
@@ -72,6 +73,13 @@ def lock(out: Path):
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         yield
+
+
+def remove_killed_writes(out: Path) -> None:
+    """The temporary files a killed run left half-written in its folder (`.tmp-PID-*`)."""
+    for folder in (out, *(out / name for name in RUN_FOLDERS)):
+        for path in remove_stale_temporaries(folder):
+            log.info("removed %s, left by a run that was killed while writing it", path)
 
 
 def check_out_dir(out: Path, config: Config, overwrite: bool) -> None:

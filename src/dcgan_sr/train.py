@@ -60,6 +60,7 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
     out, data_dir = Path(out_dir), Path(data_dir)
     with run_folder.lock(out):
         run_folder.check_out_dir(out, config, overwrite)
+        run_folder.remove_killed_writes(out)
         finished = run_folder.finished_summary(out, config)
         if finished:
             log.info("%s: run already finished (%d steps); nothing to do", out, config.steps)
@@ -85,9 +86,7 @@ def train(config: Config, data_dir: str | Path, out_dir: str | Path, overwrite: 
 def _training_data(config: Config, data_dir: Path, train_split: str, val_split: str,
                    cluster) -> datasets.TrainingData:
     data = datasets.load(config, data_dir, train_split, val_split, cluster.size if cluster else 1)
-    if config.batch_size > data.n_train:
-        raise UserError(f"--batch-size {config.batch_size} is larger than the {data.n_train} "
-                        f"training images of {data_dir}; use at most {data.n_train}")
+    datasets.check_batch_size(config, data.n_train, data_dir)  # unreadable files left out
     if cluster:  # each worker trains and validates on its share of every batch
         data = dataclasses.replace(data, **{
             name: batches.WorkerShare(getattr(data, name), cluster.index, cluster.size)

@@ -181,14 +181,23 @@ class Upscaler:
                  outscale: float = SCALE, runtime: str = "auto"):
         """`weights`: a preset name, a weights file, or a generator already built;
         `runtime`: auto, keras or onnxruntime (`self.runtime` says which one runs)."""
-        if tile < MIN_TILE:
-            raise ValueError(f"tile must be at least {MIN_TILE} input pixels")
+        if isinstance(tile, bool) or not isinstance(tile, numbers.Integral) or tile < MIN_TILE:
+            raise ValueError(f"tile must be a whole number of input pixels, at least {MIN_TILE}; "
+                             f"got {tile!r}")
         _check_outscale(outscale)
         self.generator = weights if isinstance(weights, keras.Model) else load_generator(weights)
-        self.tile, self.outscale = tile, outscale
+        self.tile, self.outscale = int(tile), outscale
         self.runtime = choose_runtime(runtime)
         self.route = route(self.generator, self.runtime)
         self.margin = receptive_margin(self.generator)
+
+    def __getstate__(self) -> dict:
+        """Pickled without its route (a compiled function), which is made again on loading."""
+        return {k: v for k, v in self.__dict__.items() if k != "route"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.route = route(self.generator, self.runtime)
 
     def __call__(self, image, outscale: float | None = None):
         """The upscaled image, of the kind given: PIL -> PIL, array -> array, path -> PIL."""
@@ -202,6 +211,9 @@ class Upscaler:
         if array.dtype != np.uint8 or not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))):
             raise ValueError(f"expected a uint8 H x W, H x W x 3 or H x W x 4 array, got "
                              f"{array.dtype} {array.shape}")
+        if not array.size:
+            raise ValueError(f"an empty image ({array.shape[0]} x {array.shape[1]} pixels): "
+                             "nothing to upscale")
         return self._upscale(array, outscale)
 
     def batch(self, images, outscale: float | None = None):
@@ -210,6 +222,12 @@ class Upscaler:
         if outscale is not None:
             _check_outscale(outscale)
         as_array = isinstance(images, np.ndarray) and images.ndim == 4
+        if as_array and not len(images):  # no faces: none back, in the shape they would have
+            w, h = output_size(images.shape[2], images.shape[1], self.outscale if outscale is None
+                               else outscale)
+            return np.zeros((0, h, w, images.shape[3]), np.uint8)
+        if not as_array:
+            images = list(images)  # any iterable, read once
         arrays = images if as_array else [
             None if isinstance(i, (str, Path, Image.Image)) else np.asarray(i) for i in images]
         first = arrays[0] if len(arrays) else None

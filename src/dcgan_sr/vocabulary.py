@@ -9,8 +9,10 @@ SCALE = 4
 LR_SIZE = HR_SIZE // SCALE
 
 # The image files read as inputs (data folders, `dcgan-sr upscale` folders).
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 KNOWN_IMAGES = "/".join(sorted(IMAGE_SUFFIXES))
+# The subfolders a `dcgan-sr train` run writes (dcgan_sr.run_folder): never read as data.
+RUN_SUBFOLDERS = ("checkpoints", "samples", "generators", "logs")
 # One reader (dcgan_sr.pixels.read), two bounds for two purposes, both checked from the
 # header before decoding: a photo to train or evaluate on (Pillow's own decompression-bomb
 # limit), and an image to upscale (its 4x output, 16 times as many pixels, must fit in memory).
