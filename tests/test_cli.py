@@ -152,3 +152,27 @@ def test_a_file_name_the_terminal_cannot_encode_is_printed_escaped(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert b"face\\udcff.png" in done.stdout and b"Traceback" not in done.stderr
     assert name in os.listdir(tmp_path / "out")  # the output keeps the file's own name
+
+
+def test_evaluate_refuses_a_negative_seed_in_one_line(cli, sample_dir, tiny_weights):
+    """--seed -1 escaped as NumPy's ValueError (train refused it in one line)."""
+    assert_one_line_error(cli("evaluate", "--data", sample_dir, "--weights", tiny_weights,
+                              "--degradation", "jpeg", "--seed", "-1"),
+                          "--seed must be between 0 and 2**32 - 1, got -1")
+
+
+def test_evaluate_takes_a_weights_file_whose_name_holds_a_comma(cli, sample_dir, tiny_weights, tmp_path):
+    """"we,ird/generator.weights.h5" was split at the comma: "we: no such weights file"."""
+    import shutil
+    weird = tmp_path / "we,ird"
+    weird.mkdir()
+    shutil.copy(tiny_weights, weird / "generator.weights.h5")
+    shutil.copy(tiny_weights.with_name("config.json"), weird / "config.json")
+    result = cli("evaluate", "--data", sample_dir, "--weights", weird / "generator.weights.h5",
+                 "--limit", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "generator" in json.loads(result.stdout)
+    assert_one_line_error(cli("evaluate", "--data", sample_dir, "--weights", ""),
+                          "--weights '': an empty name")
+    assert_one_line_error(cli("evaluate", "--data", sample_dir, "--weights", "mse,,gan"),
+                          "an empty name")

@@ -45,3 +45,19 @@ def test_unreadable_config_file(tmp_path):
     path.write_text("{not json")
     with pytest.raises(UserError, match="cannot read config"):
         Config.load(path)
+
+
+@pytest.mark.parametrize("values", [{"gen_head_kernel": 4}, {"gen_out_kernel": 6},
+                                    {"gen_out_kernel": 4, "upsample": "pixelshuffle"}])
+def test_an_even_kernel_is_refused(values):
+    """An even kernel's "same" padding is lopsided: tiles differed from the whole image and
+    nearest_conv's output conv raised a traceback."""
+    with pytest.raises(UserError, match="must be odd"):
+        Config(**values)
+
+
+@pytest.mark.parametrize("values", [{"batch_size": 10 ** 12}, {"checkpoint_every": 10 ** 9}])
+def test_sizes_that_cannot_be_held_are_refused_before_anything_is_allocated(values):
+    """HRBatches ordered steps x batch images before the batch was checked: 6+ GB and growing."""
+    with pytest.raises(UserError, match="batch_size x checkpoint_every must be at most"):
+        Config(**values)

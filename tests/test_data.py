@@ -194,3 +194,29 @@ def test_prepare_keeps_the_good_files_after_a_first_chunk_of_unreadable_ones(tmp
     with pytest.raises(UserError, match="train: none of its 5 images could be read"):
         prepare.prepare(folder, tmp_path / "none", chunk=2)
     assert not [p for p in (tmp_path / "none").iterdir() if p.suffix == ".npy" or p.name.startswith(".tmp")]
+
+
+def test_prepare_never_mixes_two_sources_in_one_folder(tmp_path, celeba_dir, sample_files):
+    """prepare A, then B into the same folder: A's arrays were kept under B's name."""
+    other = tmp_path / "other"
+    other.mkdir()
+    for i, path in enumerate(sample_files[:4]):
+        shutil.copy(path, other / f"{1 + i:06d}.jpg")
+    out = tmp_path / "prepared"
+    prepare.prepare(celeba_dir, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(UserError, match=f"holds faces prepared from {celeba_dir.resolve()}"):
+        prepare.prepare(other, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert prepare.prepare(celeba_dir, out)["splits"]["train"]["images"] == 24  # the same: resumed
+
+
+def test_more_tfrecord_files_than_images_are_cut_to_one_image_each(tmp_path, celeba_dir, caplog):
+    """--tfrecord-shards 500 on 24 images wrote 1,000 files, 968 of them empty."""
+    pytest.importorskip("tensorflow")
+    with caplog.at_level(logging.WARNING, logger="dcgan_sr"):
+        manifest = prepare.prepare(celeba_dir, tmp_path / "out", tfrecord_shards=500)
+    assert manifest["splits"]["train"]["tfrecord_shards"] == 24
+    assert manifest["splits"]["val"]["tfrecord_shards"] == 8
+    assert len(list((tmp_path / "out").glob("*.tfrecord"))) == 32
+    assert "500 TFRecord files asked for 24 images" in caplog.text

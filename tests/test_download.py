@@ -143,3 +143,21 @@ def test_a_token_kaggle_refuses_offline_is_exit_2_with_advice(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "run `dcgan-sr download` again" in result.stderr
     assert "secret-key-456" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("archive", [make_zip({"a.jpg": bytes(5000)})[:-40],
+                                     b"<!DOCTYPE html><html>Sign in to Kaggle</html>"])
+def test_a_truncated_archive_or_a_web_page_is_one_line(tmp_path, archive):
+    """zipfile.BadZipFile escaped as a traceback (the partial folder was cleaned)."""
+    with pytest.raises(UserError, match="not a complete zip archive"):
+        download.download_celeba(tmp_path / "celeba", api=FakeKaggle(archive))
+    assert not (tmp_path / "celeba").exists() and not list(tmp_path.glob(".*partial"))
+
+
+def test_a_full_disk_names_the_destination(tmp_path, sample_files, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(download, "safe_extract", full)
+    with pytest.raises(OSError) as error:
+        download.download_celeba(tmp_path / "celeba", api=FakeKaggle(make_zip(kaggle_layout(sample_files))))
+    assert error.value.filename == str(tmp_path / "celeba")

@@ -101,3 +101,30 @@ def test_the_readme_onnx_example_runs(tmp_path, generator, monkeypatch):
     exec(compile(block.replace('"real.onnx"', repr(str(tmp_path / "real.onnx"))), "README.md", "exec"),
          scope)
     assert scope["big"].shape == (128, 128, 3) and scope["big"].dtype == np.uint8
+
+
+@pytest.mark.parametrize("fmt", RUNTIMES)
+def test_a_batch_of_no_images_is_as_the_docs_say(tmp_path, generator, fmt):
+    """The docs promised any N; N = 0 is refused by two runtimes, and the docs now say so."""
+    path = export(generator, fmt, tmp_path / NAMES[fmt])
+    empty = np.zeros((0, 32, 32, 3), np.uint8)
+    try:
+        result = RUNTIMES[fmt](path, empty)
+    except Exception:  # noqa: BLE001 - each runtime refuses it in its own way
+        assert fmt in ("saved_model", "litert")
+    else:
+        assert fmt == "onnx" and len(result) == 0
+    from dcgan_sr import export as module
+    assert "any N >= 1" in module.__doc__ and "(N = 0) is not a call to make" in module.__doc__
+
+
+def test_an_export_that_cannot_be_written_names_the_users_path(tmp_path, generator, monkeypatch):
+    """A read-only folder was reported as `.partial-<name>`, the temporary name."""
+    out = tmp_path / "real.onnx"
+
+    def refused(self, filepath, **kwargs):
+        raise PermissionError(13, "Permission denied", filepath)
+    monkeypatch.setattr(type(pixels_model(generator)), "export", refused)
+    with pytest.raises(OSError) as error:
+        export(generator, "onnx", out)
+    assert error.value.filename == str(out)

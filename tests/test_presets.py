@@ -100,3 +100,19 @@ def test_the_shipped_presets_carry_their_architecture_stamp():
     for name in PRESETS:
         with h5py.File(preset_files(name)[0], "r") as handle:
             assert ARCHITECTURE_ATTRIBUTE in handle.attrs, name
+
+
+def test_a_model_that_resizes_to_a_fixed_size_is_refused(tmp_path):
+    """Resizing(32, 32) + Conv2D passed the 8x8 -> 32x32 probe, then upscale failed on any
+    other size ("could not broadcast")."""
+    inputs = keras.Input((None, None, 3))
+    fixed = keras.layers.Conv2D(3, 3, padding="same")(keras.layers.Resizing(32, 32)(inputs))
+    keras.Model(inputs, fixed).save(tmp_path / "fixed.keras")
+    with pytest.raises(UserError, match=r"a 12x20 RGB input gave \(1, 32, 32, 3\)"):
+        load_generator(tmp_path / "fixed.keras")
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_an_empty_weights_name_is_named_as_such(name):
+    with pytest.raises(UserError, match="is empty; pass a preset name"):
+        load_generator(name)

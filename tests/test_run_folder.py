@@ -202,3 +202,37 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, ti
         "No space left on device"]
     kept = json.loads((tmp_path / "run" / "checkpoints" / "latest.json").read_text())
     assert kept["step"] == 2 and (tmp_path / "run" / "checkpoints" / kept["file"]).is_file()
+
+
+def test_a_run_killed_after_its_last_step_finishes_and_leaves_no_temporary_file(run4, celeba_dir):
+    """Killed just after generator.weights.h5 appeared: the same command never finished
+    (timing nothing left divided by zero) and `.tmp-PID-generator.keras` stayed forever."""
+    import subprocess
+    import sys
+    out, _ = run4
+    config = dataclasses.replace(run4[1], steps=4, xla="auto")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (out / "summary.json").unlink()
+    (out / "generator.keras").unlink()
+    (out / f".tmp-{dead}-generator.keras").write_bytes(b"half a file")
+    (out / "checkpoints" / f".tmp-{dead}-ckpt-0000004.weights.h5").write_bytes(b"half")
+    summary = train(config, celeba_dir, out, verbose=0)
+    assert summary["steps_completed"] == 4 and (out / "generator.keras").is_file()
+    assert not list(out.rglob(".tmp-*"))
+
+
+def test_the_runs_own_grids_are_never_read_as_training_images(tmp_path, tiny_config, sample_files):
+    """--data D --out D --train-split all: on resume, samples/step_*.png became training images."""
+    from dcgan_sr import data
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for path in sample_files[:12]:
+        shutil.copy(path, folder / path.name)
+    config = dataclasses.replace(tiny_config, steps=2, pretrain_steps=2, checkpoint_every=2)
+    first = train(config, folder, folder, train_split="all", val_split="all", verbose=0)
+    assert list((folder / "samples").glob("step_*.png"))
+    assert len(data.find_images(folder)) == 12
+    longer = train(dataclasses.replace(config, steps=4), folder, folder, train_split="all",
+                   val_split="all", verbose=0)
+    assert longer["train_images"] == first["train_images"]

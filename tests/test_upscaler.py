@@ -91,3 +91,30 @@ def test_outscale_is_checked_on_every_call_before_the_network_runs(bad, monkeypa
         up.batch([face], outscale=bad)
     with pytest.raises(ValueError, match="outscale must be a number above 0 and at most 16"):
         module.Upscaler("real", outscale=bad, runtime="keras")
+
+
+def test_batch_takes_any_iterable_once(up):
+    """A generator of images (or of PIL images) was consumed by the size check and gave []."""
+    faces = [random_image((8, 8, 3), seed=1), random_image((6, 10, 3), seed=2)]
+    expected = [up(face) for face in faces]
+    for given in ((f for f in faces), iter(faces), (Image.fromarray(f) for f in faces)):
+        results = up.batch(given)
+        assert len(results) == 2
+        for result, want in zip(results, expected):
+            assert np.array_equal(np.asarray(result), want)
+
+
+def test_the_edge_cases_of_the_api_keep_their_promises(up):
+    import pickle
+    empty = up.batch(np.zeros((0, 32, 32, 3), np.uint8))
+    assert empty.shape == (0, 128, 128, 3) and empty.dtype == np.uint8
+    assert up.batch(np.zeros((0, 8, 10, 3), np.uint8), outscale=2).shape == (0, 16, 20, 3)
+    assert up.batch([]) == []
+    for tile in (32.0, "64", True, 8):
+        with pytest.raises(ValueError, match="tile must be a whole number of input pixels"):
+            Upscaler(up.generator, tile=tile)
+    with pytest.raises(ValueError, match="an empty image"):
+        up(np.zeros((0, 10, 3), np.uint8), outscale=2)
+    again = pickle.loads(pickle.dumps(up))
+    face = random_image((8, 8, 3))
+    assert np.array_equal(again(face), up(face))
