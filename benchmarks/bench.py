@@ -5,9 +5,9 @@
 * training images/s of the whole GAN step (adversarial phase) for: eager, compiled
   (tf.function), + XLA, + mixed precision, and on the Keras JAX backend (XLA, float32 and
   mixed bfloat16; a child process); each one's ratio to eager and share of the peak; and
-  on TensorFlow the tf.function step built from Keras' own Conv2D and BatchNormalization
-  (`function_keras_layers`), the step before models' SeparateBiasConv2D and
-  FusedBatchNormalization, timed in the same rounds;
+  on TensorFlow the tf.function step of the networks as `models` builds them, from Keras'
+  plain layers, without the speed layers that training swaps in (`function_keras_layers`:
+  `build_gan(fast_layers=False)`), timed in the same rounds;
 * input pipeline images/s: JPEG folder (decode + crop + resize per image) vs prepared
   uint8 arrays (`dcgan-sr prepare`) vs the same crops from TFRecords through tf.data,
   and (LR, HR) pairs made by the realistic degradation mix (`--degradation realistic`);
@@ -34,13 +34,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import contextlib
 
 import keras
 import numpy as np
 from PIL import Image
 
-from dcgan_sr import data, decoding, degrade, execution, models, prepare, upscaler
+from dcgan_sr import data, decoding, degrade, execution, prepare, upscaler
 from dcgan_sr.batches import DegradedBatches, HRBatches
 from dcgan_sr.config import Config
 from dcgan_sr.gan import SRGAN
@@ -124,27 +123,13 @@ class _EpochTimes(keras.callbacks.Callback):
         self.last = time.perf_counter() - self.start
 
 
-@contextlib.contextmanager
-def keras_own_layers():
-    """Models built inside use Keras' Conv2D and BatchNormalization where they would use
-    models.SeparateBiasConv2D and models.FusedBatchNormalization: the step before those."""
-    saved = models.SeparateBiasConv2D, models.FusedBatchNormalization
-    models.SeparateBiasConv2D, models.FusedBatchNormalization = (keras.layers.Conv2D,
-                                                                  keras.layers.BatchNormalization)
-    try:
-        yield
-    finally:
-        models.SeparateBiasConv2D, models.FusedBatchNormalization = saved
-
-
 def compiled_gan(config: Config, policy: str, jit: bool, eager: bool, hr: np.ndarray,
-                 own_layers: bool = True) -> SRGAN:
+                 fast_layers: bool = True) -> SRGAN:
     """The GAN of one variant, its adversarial train step compiled by one step on `hr`
-    (built from Keras' plain layers where `own_layers` is False)."""
+    (with Keras' plain layers, not the speed layers, where `fast_layers` is False)."""
     keras.utils.set_random_seed(0)
-    with execution.dtype_policy(policy), \
-            contextlib.nullcontext() if own_layers else keras_own_layers():
-        gan = build_gan(config, jit, run_eagerly=eager)
+    with execution.dtype_policy(policy):
+        gan = build_gan(config, jit, run_eagerly=eager, fast_layers=fast_layers)
     gan.set_adversarial(True)
     gan.fit(_SameBatch(hr, 1), epochs=1, verbose=0)
     return gan
@@ -265,7 +250,7 @@ def train_variants(config: Config, backend: str, gpu: bool, capability, batch: i
                    rounds: int, note) -> tuple[dict, str]:
     """Images/s of the GAN step in each variant this backend has, and the mixed policy."""
     mixed = "mixed_bfloat16" if not gpu or capability >= 8 else "mixed_float16"
-    # name: (policy, jit, eager, the package's own layers)
+    # name: (policy, jit, eager, the speed layers swapped in)
     variants = {"eager": ("float32", False, True, True),
                 "function": ("float32", False, False, True),
                 "function_mixed": (mixed, False, False, True),
@@ -274,11 +259,11 @@ def train_variants(config: Config, backend: str, gpu: bool, capability, batch: i
                 "function_keras_layers": ("float32", False, False, False)}
     hr = np.random.default_rng(0).integers(0, 256, (batch, 128, 128, 3), dtype=np.uint8)
     gans = {}
-    for name, (policy, jit, eager, own_layers) in variants.items():
+    for name, (policy, jit, eager, fast_layers) in variants.items():
         if backend == "jax" and name.startswith("function"):
             note(f"train {name}", "JAX has no graph mode without XLA: every jit is XLA")
             continue
-        gans[name] = (compiled_gan(config, policy, jit, eager, hr, own_layers),
+        gans[name] = (compiled_gan(config, policy, jit, eager, hr, fast_layers),
                       max(1, steps // 10) if eager else steps)
         print(f"compiled {name} ({backend})", flush=True)
     speeds = {name: None for name in variants} | train_img_s(gans, hr, rounds)

@@ -1,6 +1,6 @@
 """The weight and bias gradients of each of the seed's convolutions (G's and D's, batch 16),
 as Keras' Conv2D computes them on TensorFlow (a BiasAdd, whose gradient oneDNN fuses into
-the kernel's: Conv2DBackpropFilterWithBias) and as models.SeparateBiasConv2D does (a
+the kernel's: Conv2DBackpropFilterWithBias) and as speed_layers.SeparateBiasConv2D does (a
 broadcast add: Conv2DBackpropFilter and a separate sum). Each is timed in one tf.function,
 the two in turn, the best of --repeat runs counting.
 
@@ -38,11 +38,13 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    from dcgan_sr.models import SeparateBiasConv2D, build_discriminator, build_generator
+    from dcgan_sr.models import build_discriminator, build_generator
+    from dcgan_sr.speed_layers import SeparateBiasConv2D, for_training
 
     rng = np.random.default_rng(0)
     rows, totals = [], np.zeros(2)
-    for model, size in ((build_generator(), 32), (build_discriminator(), 128)):
+    for model, size in ((for_training(build_generator()), 32),
+                        (for_training(build_discriminator()), 128)):
         probe = keras.Model(model.input, [layer.input for layer in model.layers
                                           if type(layer) is SeparateBiasConv2D])
         shapes = [tuple(t.shape[1:]) for t in probe(np.zeros((1, size, size, 3), np.float32))]

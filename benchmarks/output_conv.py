@@ -6,7 +6,7 @@ that give the same result, each timed forward and backward in one tf.function:
     plain        the conv as the model runs it today
     phases       space_to_depth(2), a 5x5 conv from 256 to 12 channels at 64x64, then
                  depth_to_space(2): the same sums regrouped by sub-pixel phase (any input)
-    nearest      models.NearestUpConv2D, for the seed's G, where the input is a nearest x2
+    nearest      speed_layers.NearestUpConv2D, for the seed's G, where the input is a nearest x2
                  upsampling: four 5x5 phase kernels on the 64x64 map before it (the
                  upsampled map is never made, its repeated pixels not multiplied again)
 
@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from dcgan_sr.models import NearestUpConv2D, subpixel_phases
+from dcgan_sr.speed_layers import NearestUpConv2D, subpixel_phases
 
 
 def main(argv=None) -> int:

@@ -36,7 +36,7 @@ BASE = {
     "disc_head_filters": 32, "disc_stage_filters": [32, 64, 128, 256], "disc_conv_filters": 128,
     "disc_dense_units": 256, "mse_weight": 1.0, "pretrain_learning_rate": 5e-4,
     "pretrain_beta_1": 0.9, "ema_decay": 0.99, "degradation": "realistic",
-    "mix_protocol_prob": 0.2, "batch_size": 16, "checkpoint_every": 250, "val_images": 64,
+    "mix_protocol_prob": 0.2, "batch_size": 16, "checkpoint_every": 50, "val_images": 64,
     "xla": "off", "update_order": "simultaneous",
 }
 

@@ -38,24 +38,3 @@ def test_bench_writes_every_key_of_the_table(tmp_path, tiny_config):
     for route in ("jax", "onnx"):  # the other CPU routes, measured in the same run
         assert row[f"upscale_{route}_img_s"] > 0 and 0 < row[f"upscale_{route}_peak_fraction"] < 1.5
     assert row["train_ratio_to_eager"]["eager"] == 1.0
-
-
-def test_the_keras_layers_variant_builds_the_step_without_the_packages_layers():
-    """function_keras_layers: the models built from Keras' Conv2D and BatchNormalization
-    (the step before SeparateBiasConv2D and FusedBatchNormalization), and only inside."""
-    import keras
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import bench
-    from dcgan_sr import models
-
-    def kinds():
-        return {type(layer).__qualname__ for model in (models.build_generator(),
-                                                      models.build_discriminator())
-                for layer in model.layers}
-    with bench.keras_own_layers():
-        inside = kinds()
-    assert {"SeparateBiasConv2D", "FusedBatchNormalization"}.isdisjoint(inside)
-    assert {"Conv2D", "BatchNormalization", "NearestUpConv2D"} <= inside
-    assert {"SeparateBiasConv2D", "FusedBatchNormalization"} <= kinds()
-    assert models.SeparateBiasConv2D is not keras.layers.Conv2D

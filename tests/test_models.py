@@ -4,11 +4,9 @@ import numpy as np
 import keras
 import pytest
 
-from dcgan_sr import execution
 from dcgan_sr.config import Config
 from dcgan_sr.gan import SRGAN
-from dcgan_sr.models import (FusedBatchNormalization, NearestUpConv2D, SeparateBiasConv2D,
-                             build_discriminator, build_generator)
+from dcgan_sr.models import build_discriminator, build_generator
 
 # Default (seed) architecture. Counts include BatchNorm's moving statistics.
 SEED_GENERATOR_PARAMS = 3_057_539
@@ -28,8 +26,9 @@ def test_seed_generator_layout():
     assert res_widths == [256, 256, 128, 128, 64, 64]
     assert all(l.kernel_size == (1, 1) for l in convs if l.name.endswith("_skip_conv"))
     assert convs[-1].kernel_size == (9, 9) and convs[-1].activation.__name__ == "tanh"
-    # Both nearest x2 upsamplings run inside the conv after each (NearestUpConv2D).
-    assert [l.name for l in g.layers if isinstance(l, NearestUpConv2D)] == ["up1_conv", "sr"]
+    # Keras' own layers only: what a learner reads is the seed's network
+    assert [l.name for l in g.layers if isinstance(l, keras.layers.UpSampling2D)] == ["up1", "up2"]
+    assert {type(l).__module__.split(".")[0] for l in g.layers} == {"keras"}
     # The LeakyReLU the seed's notebook forgot after the first upsampling conv is there.
     after_up = g.layers[[l.name for l in g.layers].index("up1_conv") + 2]
     assert isinstance(after_up, keras.layers.LeakyReLU)
@@ -132,136 +131,6 @@ def test_blocks_cover_every_layer_and_parameter_once():
             assert len(names) == len(set(names)), names  # each block is one run of layers
             assert names[0] == "head" and rows[-1][1][-1] in (1, 3)
     seed_g = [name for name, _, _ in blocks(build_generator(Config()))]
-    # The second nearest x2 runs inside the 9x9 output conv (NearestUpConv2D): no up2 block.
-    assert seed_g == ["head", "res1", "res2", "res3", "res4", "res5", "res6", "up1", "sr"]
+    assert seed_g == ["head", "res1", "res2", "res3", "res4", "res5", "res6", "up1", "up2", "sr"]
 
 
-def _two_layer_form(kernel: int, filters: int, channels: int) -> keras.Model:
-    """UpSampling2D(2) then a Conv2D: what NearestUpConv2D computes in one layer."""
-    x = keras.Input((None, None, channels))
-    up = keras.layers.UpSampling2D(2)(x)
-    return keras.Model(x, keras.layers.Conv2D(filters, kernel, padding="same", activation="tanh",
-                                              bias_initializer="random_normal")(up))
-
-
-@pytest.mark.parametrize("kernel", [1, 3, 5, 9])
-def test_nearest_up_conv_is_upsampling_then_conv_with_the_same_weights(kernel, tmp_path):
-    """Same outputs and gradients as the two layers, and the two layers' weight files load
-    into it (and back): Keras keys saved weights by class name, which it keeps as Conv2D."""
-    two = _two_layer_form(kernel, 5, 4)
-    x = keras.Input((None, None, 4))
-    one = keras.Model(x, NearestUpConv2D(5, kernel, padding="same", activation="tanh")(x))
-    two.save_weights(tmp_path / "two.weights.h5")
-    one.load_weights(tmp_path / "two.weights.h5")
-    image = np.random.default_rng(kernel).uniform(-1, 1, (2, 7, 10, 4)).astype(np.float32)
-    assert one(image).shape == (2, 14, 20, 5)
-    np.testing.assert_allclose(np.asarray(one(image)), np.asarray(two(image)), atol=1e-5)
-    import tensorflow as tf
-    grads = []
-    for model in (one, two):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(model(image)))
-        grads.append([np.asarray(g) for g in tape.gradient(loss, model.trainable_weights)])
-    for a, b in zip(*grads):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-    one.save_weights(tmp_path / "one.weights.h5")
-    fresh = _two_layer_form(kernel, 5, 4)
-    fresh.load_weights(tmp_path / "one.weights.h5")
-    np.testing.assert_allclose(np.asarray(fresh(image)), np.asarray(two(image)), atol=1e-6)
-
-
-def _bn_pair(cls_a, cls_b, channels: int, tmp_path):
-    """Two BatchNorms with the same (non-trivial) weights, b's loaded from a's weight file."""
-    models = []
-    for cls in (cls_a, cls_b):
-        x = keras.Input((None, None, channels))
-        models.append(keras.Model(x, cls(momentum=0.8, gamma_initializer="random_normal",
-                                         beta_initializer="random_normal")(x)))
-    a, b = models
-    a.save_weights(tmp_path / "a.weights.h5")
-    b.load_weights(tmp_path / "a.weights.h5")
-    return a, b
-
-
-@pytest.mark.parametrize("policy, tolerance", [("float32", 1e-5), ("mixed_bfloat16", 2e-2)])
-def test_fused_batch_norm_trains_as_keras_batch_norm(policy, tolerance, tmp_path):
-    """In training: the same outputs, gradients (input, gamma, beta) and moving mean and
-    variance (Keras' biased variance, not the fused op's corrected one) as Keras' layer."""
-    import tensorflow as tf
-    image = np.random.default_rng(0).normal(2.0, 3.0, (4, 6, 5, 8)).astype(np.float32)
-    upstream = np.random.default_rng(1).normal(size=image.shape).astype(np.float32)
-    with execution.dtype_policy(policy):
-        keras_bn, fused_bn = _bn_pair(keras.layers.BatchNormalization, FusedBatchNormalization,
-                                      8, tmp_path)
-        results = []
-        for model in (keras_bn, fused_bn):
-            x = tf.constant(image)
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                y = tf.cast(model(x, training=True), tf.float32)
-                loss = tf.reduce_sum(y * upstream)
-            layer = model.layers[-1]
-            results.append([y, *tape.gradient(loss, [x, layer.gamma, layer.beta]),
-                            layer.moving_mean, layer.moving_variance])
-    names = ["output", "input gradient", "gamma gradient", "beta gradient", "moving mean",
-             "moving variance"]
-    for name, a, b in zip(names, *results):
-        a, b = np.asarray(a), np.asarray(b)
-        assert np.abs(a - b).max() <= tolerance * max(1.0, np.abs(a).max()), name
-    # The moving variance moved (from 1) towards the batch's biased variance (of the input
-    # as the layer reads it: rounded to bfloat16 under the mixed policy).
-    seen = np.asarray(tf.cast(tf.cast(image, policy.removeprefix("mixed_")), tf.float32))
-    biased = seen.reshape(-1, 8).astype(np.float64).var(axis=0)
-    np.testing.assert_allclose(np.asarray(results[1][-1]), 0.8 + 0.2 * biased, rtol=1e-5)
-
-
-def test_fused_batch_norm_infers_exactly_as_keras_and_shares_its_weight_files(tmp_path):
-    """Inference runs Keras' own code (exports and upscaled images are unchanged), and the
-    weight files of either layer load into the other."""
-    image = np.random.default_rng(2).normal(size=(3, 4, 4, 6)).astype(np.float32)
-    keras_bn, fused_bn = _bn_pair(keras.layers.BatchNormalization, FusedBatchNormalization,
-                                  6, tmp_path)
-    assert np.array_equal(np.asarray(keras_bn(image)), np.asarray(fused_bn(image)))
-    fused_bn.layers[-1].moving_mean.assign(np.arange(6, dtype=np.float32))
-    fused_bn.save_weights(tmp_path / "fused.weights.h5")
-    keras_bn.load_weights(tmp_path / "fused.weights.h5")
-    assert np.array_equal(np.asarray(keras_bn(image)), np.asarray(fused_bn(image)))
-    assert all(isinstance(layer, FusedBatchNormalization) for layer in build_generator().layers
-               if isinstance(layer, keras.layers.BatchNormalization))
-
-
-@pytest.mark.parametrize("strides", [1, 2])
-def test_separate_bias_conv_is_keras_conv_with_its_bias_gradient_apart(strides, tmp_path):
-    """Training: the same outputs and gradients as Keras' Conv2D, and no BiasAddGrad in the
-    gradient's graph (the op oneDNN fuses into the slower kernel). Inference: exactly Keras'
-    output. Weight files load both ways."""
-    import tensorflow as tf
-    models = []
-    for cls in (keras.layers.Conv2D, SeparateBiasConv2D):
-        x = keras.Input((None, None, 3))
-        models.append(keras.Model(x, cls(8, 3, strides=strides, padding="same",
-                                         activation="tanh", bias_initializer="random_normal")(x)))
-    plain, separate = models
-    plain.save_weights(tmp_path / "plain.weights.h5")
-    separate.load_weights(tmp_path / "plain.weights.h5")
-    image = np.random.default_rng(3).uniform(-1, 1, (2, 9, 8, 3)).astype(np.float32)
-    assert np.array_equal(np.asarray(plain(image)), np.asarray(separate(image)))
-
-    def loss_and_gradients(model, x):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.square(model(x, training=True)))
-        return [loss, *tape.gradient(loss, model.trainable_weights)]
-    for a, b in zip(loss_and_gradients(plain, image), loss_and_gradients(separate, image)):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
-    graph = tf.function(loss_and_gradients).get_concrete_function(
-        separate, tf.TensorSpec((2, 9, 8, 3))).graph
-    kinds = {op.type for op in graph.get_operations()}
-    assert "Conv2DBackpropFilter" in kinds and "BiasAddGrad" not in kinds
-    separate.layers[-1].bias.assign(np.arange(8, dtype=np.float32))
-    separate.save_weights(tmp_path / "separate.weights.h5")
-    plain.load_weights(tmp_path / "separate.weights.h5")
-    assert np.array_equal(np.asarray(plain(image)), np.asarray(separate(image)))
-    # Every convolution of the models is one, or a NearestUpConv2D (which adds its own bias).
-    for model in (build_generator(), build_discriminator()):
-        kinds = {type(layer) for layer in model.layers if isinstance(layer, keras.layers.Conv2D)}
-        assert kinds <= {SeparateBiasConv2D, NearestUpConv2D} and SeparateBiasConv2D in kinds

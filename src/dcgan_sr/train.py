@@ -21,7 +21,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dcgan_sr import autotune, batches, datasets, execution, presets, run_folder
+from dcgan_sr import autotune, batches, datasets, execution, presets, run_folder, speed_layers
 from dcgan_sr.callbacks import CheckpointEvery, HistoryCSV, SampleGrid, StopRequest, TrainingLog
 from dcgan_sr.checkpoints import Checkpoints
 from dcgan_sr.config import Config
@@ -36,10 +36,15 @@ from dcgan_sr.runtime import device_name, has_tensorflow
 log = logging.getLogger(__name__)
 
 
-def build_gan(config: Config, jit_compile: bool = False, run_eagerly: bool = False) -> SRGAN:
-    """G, D and their optimisers, under the current dtype policy and distribution scope."""
+def build_gan(config: Config, jit_compile: bool = False, run_eagerly: bool = False,
+              fast_layers: bool = True) -> SRGAN:
+    """G, D and their optimisers, under the current dtype policy and distribution scope;
+    with `fast_layers`, G and D train with the speed layers (`speed_layers.for_training`:
+    the same weights, faster on TensorFlow)."""
     generator = build_generator(config)  # first: the random initial weights come in this order
     discriminator = build_discriminator(config, logits=ADVERSARIAL[config.gan_loss].logits)
+    if fast_layers:
+        generator, discriminator = map(speed_layers.for_training, (generator, discriminator))
     gan = SRGAN(generator, discriminator, config)
     gan.compile(jit_compile=jit_compile, run_eagerly=run_eagerly)
     return gan

@@ -49,10 +49,11 @@ import numpy as np
 from PIL import Image
 
 from dcgan_sr.errors import UserError
-from dcgan_sr.models import NearestUpConv2D, PixelShuffle
+from dcgan_sr.models import PixelShuffle
 from dcgan_sr.pixels import from_model, read_image, to_array, to_model
 from dcgan_sr.presets import load_generator
 from dcgan_sr.runtime import installed
+from dcgan_sr.speed_layers import NearestUpConv2D
 from dcgan_sr.vocabulary import DEFAULT_TILE, MAX_OUTSCALE, MIN_TILE, RUNTIMES, SCALE
 
 
