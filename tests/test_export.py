@@ -92,13 +92,13 @@ def test_convolutional_bicubic_equals_tensorflows_resize(shape):
     np.testing.assert_allclose(upscale_bicubic_tf(tf.constant(x)).numpy(), expected, atol=1e-6)
 
 
-def test_the_readme_onnx_example_runs(tmp_path, generator, monkeypatch):
-    readme = (REPO / "README.md").read_text()
-    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "onnxruntime" in b)
+def test_the_usage_pages_onnx_example_runs(tmp_path, generator, monkeypatch):
+    usage = (REPO / "docs" / "usage.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", usage, flags=re.S) if "onnxruntime" in b)
     export(generator, "onnx", tmp_path / "real.onnx")
     monkeypatch.chdir(REPO)
     scope = {}
-    exec(compile(block.replace('"real.onnx"', repr(str(tmp_path / "real.onnx"))), "README.md", "exec"),
+    exec(compile(block.replace('"real.onnx"', repr(str(tmp_path / "real.onnx"))), "docs/usage.md", "exec"),
          scope)
     assert scope["big"].shape == (128, 128, 3) and scope["big"].dtype == np.uint8
 

@@ -50,7 +50,7 @@ class SeparateBiasConv2D(layers.Conv2D):
     most for the discriminator's first convolution (3 input channels): `python
     benchmarks/bias_gradient.py` times both on the seed's shapes. Added as a broadcast add,
     the forward pass still runs as one fused convolution + bias, and the bias gradient
-    becomes a separate sum. The same function and weights (tests/test_models.py). Only in
+    becomes a separate sum. The same function and weights (tests/test_speed_layers.py). Only in
     training: inference, exports and other backends run Keras' own call, so upscaled images
     are exactly as before. Saved under Keras' class name, as NearestUpConv2D is: weight
     files load both ways."""
@@ -76,7 +76,7 @@ class NearestUpConv2D(layers.Conv2D):
     making the upsampled map: each of the four output phases is a smaller convolution of the
     input itself (a 9x9 kernel becomes four 5x5 ones, summed over the taps that read the same
     input pixel), run as one conv to 4x the filters and depth_to_space(2). The same function
-    and the same weights as the two layers (tests/test_models.py); in the seed's G the 9x9
+    and the same weights as the two layers (tests/test_speed_layers.py); in the seed's G the 9x9
     output conv runs 8 to 9 times faster forward and backward on a CPU
     (`python benchmarks/output_conv.py`).
 
@@ -119,7 +119,7 @@ class FusedBatchNormalization(layers.BatchNormalization):
     TensorFlow's FusedBatchNormV3 does each in one pass (a oneDNN primitive on a CPU): see
     the op time it saves with `benchmarks/profile_step.py --ops` (README). The same function
     and moving statistics (the fused op gives the batch's variance with Bessel's correction;
-    the moving variance takes Keras' biased one), to float rounding (tests/test_models.py).
+    the moving variance takes Keras' biased one), to float rounding (tests/test_speed_layers.py).
     Inference, other backends, masks, renorm and synchronised replicas run Keras' own code,
     so saved models, exports and upscaled images are exactly as before. Saved under Keras'
     class name, as NearestUpConv2D is: weight files load both ways."""
