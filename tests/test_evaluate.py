@@ -107,3 +107,34 @@ def test_the_robustness_table_of_flat_faces_prints_na_not_a_traceback(tmp_path, 
     done = cli("evaluate", "--data", folder, "--split", "all", "--degradation", "all")
     assert done.returncode == 0, done.stderr
     assert "| protocol |" in done.stdout and "n/a" in done.stdout
+
+
+def test_identification_finds_the_person_among_the_others_photos():
+    """rank-1: is the nearest other photo of the split (by face descriptor) one of the same
+    person? Its own photo never counts; the truth against itself is the ceiling."""
+    from dcgan_sr.metrics import rank1
+    gallery = np.array([[0.0, 0], [0.1, 0], [5, 5], [5.1, 5]])
+    people = ["a", "a", "b", "b"]
+    assert rank1(gallery, gallery, people).tolist() == [1, 1, 1, 1]
+    swapped = gallery[[2, 1, 0, 3]]  # outputs 0 and 2 look like the other person
+    assert rank1(swapped, gallery, people).tolist() == [0, 1, 0, 1]
+
+
+def test_evaluate_reports_rank1_where_the_folder_says_who_is_who(tmp_path, sample_files, cli, tiny_weights):
+    import shutil
+    from dcgan_sr import data
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for path in sample_files[:6]:
+        shutil.copy(path, folder / path.name)
+    (tmp_path / "identities.csv").write_text(
+        "file,identity\n" + "".join(f"{p.name},{i % 3}\n" for i, p in enumerate(sample_files[:6])))
+    assert data.people(sorted(folder.iterdir()), folder) == ["0", "1", "2", "0", "1", "2"]
+    result = json.loads(cli("evaluate", "--data", folder, "--weights", tiny_weights, "--json").stdout)
+    assert 0 <= result["identification_ceiling"] <= 1
+    assert all(0 <= result[m]["rank1"] <= 1 for m in ("bilinear", "bicubic", "generator"))
+    table = cli("evaluate", "--data", folder, "--weights", tiny_weights).stdout
+    assert "rank-1" in table and "the true faces' own rank-1" in table
+    (tmp_path / "identities.csv").unlink()  # no one listed: no identification
+    result = json.loads(cli("evaluate", "--data", folder, "--weights", tiny_weights, "--json").stdout)
+    assert "identification_ceiling" not in result and "rank1" not in result["bicubic"]

@@ -71,6 +71,34 @@ def _read_partition(path: Path) -> dict[str, str]:
                         "column: fix it, or delete it to split by file number") from None
 
 
+IDENTITIES_FILE = "identities.csv"  # file,identity: who each face is (the 5,100-image subset's)
+
+
+def people(files: list[Path], data_dir: str | Path) -> list[str] | None:
+    """Who each of `files` shows, when the folder says: an identities.csv (file,identity) in
+    `data_dir` or a folder above it, or a partition file with a person column (as `dcgan-sr
+    subset` writes from data/celeba_5100.csv). None unless every file is listed."""
+    root = Path(data_dir)
+    for folder in (root, *root.parents[:2]):
+        for name, key, column in ((IDENTITIES_FILE, "file", "identity"),
+                                  (PARTITION_FILE, "image_id", "person")):
+            table = _column(folder / name, key, column)
+            if table and all(f.name in table for f in files):
+                return [table[f.name] for f in files]
+    return None
+
+
+def _column(path: Path, key: str, column: str) -> dict[str, str] | None:
+    if not path.is_file():
+        return None
+    try:
+        with open(path, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        return {row[key]: row[column] for row in rows if row.get(column)}
+    except (OSError, KeyError, UnicodeDecodeError, csv.Error):
+        return None
+
+
 def split_of_number(number: int) -> str:
     for split in SPLITS:
         if number <= SPLIT_LAST_NUMBER[split]:

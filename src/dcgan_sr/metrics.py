@@ -161,8 +161,13 @@ class FaceMetrics:
             self._truths[key] = box, self.analyse(hr, box)
         return self._truths[key]
 
+    def truth_descriptors(self, hr: np.ndarray) -> np.ndarray:
+        """N x 128: each HR face's descriptor (computed once, as `scores` uses it)."""
+        return np.array([self._truth(face)[1][0] for face in hr])
+
     def scores(self, upscaled: dict[str, np.ndarray], hr: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-        """{method: {"identity": per image, "landmarks": per image}} for one uint8 batch."""
+        """{method: {"identity": per image, "landmarks": per image, "descriptor": N x 128}}
+        for one uint8 batch."""
         known = [self._truth(face) for face in hr]
         boxes, truth = [box for box, _ in known], [analysis for _, analysis in known]
         result = {}
@@ -171,5 +176,16 @@ class FaceMetrics:
             result[name] = {
                 "identity": np.array([np.linalg.norm(d - t[0]) for (d, _), t in zip(found, truth)]),
                 "landmarks": np.array([np.linalg.norm(p - t[1], axis=1).mean()
-                                       for (_, p), t in zip(found, truth)])}
+                                       for (_, p), t in zip(found, truth)]),
+                "descriptor": np.array([d for d, _ in found])}
         return result
+
+
+def rank1(queries: np.ndarray, gallery: np.ndarray, people) -> np.ndarray:
+    """Identification, per query i: whether the gallery face nearest to it (L2 between face
+    descriptors), among all but gallery face i (the query's own photo), shows the same
+    person as face i. With `queries` = `gallery`, the truth's own rank-1: the ceiling."""
+    people = np.asarray(people)
+    distances = np.linalg.norm(queries[:, None, :] - gallery[None, :, :], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    return (people[np.argmin(distances, axis=1)] == people).astype(float)

@@ -143,7 +143,7 @@ def metrics_chart(result: dict, path: str | Path) -> Path:
     its dot: positions, not bar lengths, so an axis that does not start at zero misleads
     no one."""
     plt = _pyplot()
-    methods = [name for name in result if name != "n_images"]
+    methods = [name for name, row in result.items() if isinstance(row, dict)]  # not the counts
     fig, axes = plt.subplots(1, 2, figsize=(10, 0.45 * len(methods) + 1.4), dpi=100)
     y = np.arange(len(methods))[::-1]
     for ax, metric in zip(axes, ["psnr", "ssim"]):
@@ -261,7 +261,8 @@ def perception_distortion(table: dict, path: str | Path) -> Path:
     method of a robustness table ({degradation: evaluate result}): up is closer to the
     pixels, left is closer to the person."""
     plt = _pyplot()
-    methods = [m for m in next(iter(table.values())) if m not in ("n_images", "bilinear")]
+    methods = [m for m, row in next(iter(table.values())).items()
+               if isinstance(row, dict) and m != "bilinear"]
     markers = "osD^v<>pP*X"
     fig, ax = plt.subplots(figsize=(7.5, 4.6), dpi=100)
     for k, method in enumerate(methods):
