@@ -64,11 +64,12 @@ def cache_file() -> Path:
 
 
 def step_code() -> str:
-    """A digest of the code that builds the step (the models' layers, the GAN's steps and
-    losses): timings measured before a change to it are not reused after."""
-    from dcgan_sr import gan, losses, models
+    """A digest of the code that builds the step (the models, the speed layers, the GAN's
+    steps and losses): timings measured before a change to it are not reused after."""
+    from dcgan_sr import gan, losses, models, speed_layers
 
-    sources = "".join(Path(module.__file__).read_text() for module in (models, gan, losses))
+    sources = "".join(Path(module.__file__).read_text()
+                      for module in (models, speed_layers, gan, losses))
     return hashlib.sha256(sources.encode()).hexdigest()[:16]
 
 
