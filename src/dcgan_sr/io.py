@@ -20,10 +20,10 @@ def temporary_path(path: Path) -> Path:
     checks ``.weights.h5`` and ``.keras``); a name too long for that gets a digest of
     itself instead, so the temporary name stays within NAME_MAX."""
     name = f"{TEMPORARY_PREFIX}{os.getpid()}-{path.name}"
-    if len(name.encode()) > NAME_MAX:
+    if len(os.fsencode(name)) > NAME_MAX:  # as the file system counts it, undecodable bytes too
         suffixes = "".join(path.suffixes[-2:])
-        suffixes = suffixes if len(suffixes.encode()) <= 32 else path.suffix[:32]
-        digest = hashlib.sha256(path.name.encode()).hexdigest()[:16]
+        suffixes = suffixes if len(os.fsencode(suffixes)) <= 32 else path.suffix[:32]
+        digest = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:16]
         name = f"{TEMPORARY_PREFIX}{os.getpid()}-{digest}{suffixes}"
     return path.with_name(name)
 

@@ -80,12 +80,11 @@ def app_folder(parent: str | Path | None = None) -> Path:
 
 def keep_temporary_files_in(folder: Path) -> None:
     """Every temporary file of this process from now on in `folder`: Gradio's (its cache,
-    uploads and session files), TensorFlow's generated code, Python's tempfile."""
-    temporary = folder / "tmp"
-    temporary.mkdir(exist_ok=True)
+    uploads and session files), TensorFlow's generated code, Python's tempfile. The folder
+    is the temporary folder itself: Gradio serves only files below it (the app's results)."""
     os.environ["GRADIO_TEMP_DIR"] = str(folder / "gradio")
-    os.environ["TMPDIR"] = str(temporary)
-    tempfile.tempdir = str(temporary)
+    os.environ["TMPDIR"] = str(folder)
+    tempfile.tempdir = str(folder)
 
 
 def _server_alive(folder: Path) -> bool:

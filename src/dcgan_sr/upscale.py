@@ -180,8 +180,8 @@ def upscale_files(upscaler, inputs: list[str | Path], out_dir: str | Path,
         target = out_dir / relative.with_name(f"{relative.name}{suffix}.{ext}")
         name = target.relative_to(out_dir).as_posix()
         prefix = f"[{i}/{len(files)}] {path}"
-        if len(target.name.encode()) > NAME_MAX:  # before anything asks the file system
-            problem = (f"{path}: its output name would be {len(target.name.encode())} bytes, over "
+        if len(os.fsencode(target.name)) > NAME_MAX:  # before anything asks the file system
+            problem = (f"{path}: its output name would be {len(os.fsencode(target.name))} bytes, over "
                        f"the file system's {NAME_MAX}; use a shorter --suffix, or rename the file")
             report.failed.append(problem)
             say(f"error: {problem}")
