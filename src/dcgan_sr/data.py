@@ -50,9 +50,14 @@ def _holds_a_run(folder: Path) -> bool:
     return (folder / "history.csv").is_file() or (folder / "checkpoints" / "latest.json").is_file()
 
 
+def _folder_and_two_above(root: Path) -> tuple[Path, ...]:
+    """Where a folder's CSV files are looked for: Kaggle nests the images two levels down."""
+    return (root, *root.parents[:2])
+
+
 def _partition_table(root: Path) -> dict[str, str] | None:
     """file name -> split, from list_eval_partition.csv in `root` or a folder above the images."""
-    for folder in (root, *root.parents[:2]):
+    for folder in _folder_and_two_above(root):
         table_path = folder / PARTITION_FILE
         if table_path.is_file():
             return _read_partition(table_path)
@@ -78,8 +83,7 @@ def people(files: list[Path], data_dir: str | Path) -> list[str] | None:
     """Who each of `files` shows, when the folder says: an identities.csv (file,identity) in
     `data_dir` or a folder above it, or a partition file with a person column (as `dcgan-sr
     subset` writes from data/celeba_5100.csv). None unless every file is listed."""
-    root = Path(data_dir)
-    for folder in (root, *root.parents[:2]):
+    for folder in _folder_and_two_above(Path(data_dir)):
         for name, key, column in ((IDENTITIES_FILE, "file", "identity"),
                                   (PARTITION_FILE, "image_id", "person")):
             table = _column(folder / name, key, column)

@@ -61,7 +61,8 @@ def write_json_atomic(path: str | Path, value, indent: int | None = 2) -> Path:
     return write_atomic(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this PID runs (another user's counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -78,7 +79,7 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     with contextlib.suppress(OSError):
         for path in Path(folder).glob(TEMPORARY_PREFIX + "*"):
             match = _TEMPORARY.match(path.name)
-            if match and not _process_alive(int(match[1])) and path.is_file() and not path.is_symlink():
+            if match and not process_alive(int(match[1])) and path.is_file() and not path.is_symlink():
                 with contextlib.suppress(OSError):
                     path.unlink()
                     removed.append(path)

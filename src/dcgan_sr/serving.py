@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from dcgan_sr.errors import UserError
+from dcgan_sr.io import process_alive
 
 FOLDER_PREFIX = "dcgan-sr-app-"
 
@@ -92,10 +93,4 @@ def _server_alive(folder: Path) -> bool:
         pid = int((folder / "pid").read_text())
     except (OSError, ValueError):  # no PID: an older version's folder, or one being made
         return time.time() - folder.stat().st_mtime < 86400
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: alive
-        pass
-    return True
+    return process_alive(pid)
