@@ -18,7 +18,7 @@ from dcgan_sr.io import write_json_atomic
 MIX_KERNELS = ("bicubic", "bilinear_noaa", "area", "nearest", "nearest_cv", "lanczos")
 
 CHOICES = {"degradation": ("protocol", "realistic"), "gan_loss": ("bce", "ragan", "hinge"),
-           "content_loss": ("none", "l1", "dfeat", "vgg"),
+           "content_loss": ("none", "l1", "dfeat", "vgg", "identity"),
            "upsample": ("nearest_conv", "pixelshuffle"),
            "mixed_precision": ("auto", "off", "bf16", "fp16"), "xla": ("auto", "on", "off"),
            "strategy": ("default", "mirrored", "multiworker"),

@@ -33,7 +33,7 @@ import contextlib
 import keras
 from keras import ops
 
-from dcgan_sr import losses
+from dcgan_sr import face_descriptor, losses
 from dcgan_sr.config import Config
 from dcgan_sr.keras_private import BothOptimizers, moving_averages
 from dcgan_sr.metrics import BORDER
@@ -211,6 +211,8 @@ class SRGAN(_BackendSteps, keras.Model):
             self.content_features = losses.discriminator_features(discriminator)
         elif config.content_loss == "vgg":
             self.content_features = losses.vgg_features(vgg_weights)
+        elif config.content_loss == "identity":
+            self.content_features = face_descriptor.identity_features()
         self.trackers = {name: keras.metrics.Mean(name=name) for name in (*TERMS, "psnr")}
         self.built = True  # G and D are built: save_weights may checkpoint the whole GAN
         # The JAX step takes the first len(G's) trainable values as G's, the rest as D's.

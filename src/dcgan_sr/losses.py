@@ -13,6 +13,11 @@ Content (`content_loss`), added to the seed's MSE with weight `content_weight`:
 * ``l1``: mean absolute pixel error;
 * ``dfeat``: feature matching on the discriminator's own stage outputs (no pretrained net);
 * ``vgg``: VGG19 conv5_4 features before its ReLU, as SRGAN; downloads ImageNet weights.
+* ``identity``: dlib's 128-D face descriptor of a fixed chip of the face
+  (`dcgan_sr.face_descriptor`, the [faces] extra; nothing downloaded): the mean squared
+  difference of SR's descriptor from HR's, i.e. the squared identity distance / 128. It is
+  the network `evaluate`'s identity distance and rank-1 use: judge such a model also by the
+  landmark distance (another dlib model) and by eye.
 
 Adding a loss is an entry in `ADVERSARIAL` or `CONTENT` and its name in `config.CHOICES`
 (tests/test_losses.py checks that they agree); the step logs it as `adv` or `content`.
@@ -109,4 +114,5 @@ CONTENT = {
     "l1": lambda sr, hr, features: ops.mean(ops.abs(sr - hr)),
     "dfeat": _feature_matching,
     "vgg": _feature_matching,
+    "identity": _feature_matching,
 }
