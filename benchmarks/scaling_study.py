@@ -96,6 +96,12 @@ def calibrate(data_dir: Path, arms: list[str]) -> dict[str, float]:
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
+def steps_for(budget_minutes: float, seconds_per_step: float) -> int:
+    """The steps a budget buys at this s/step, to the nearest whole checkpoint (at least one)."""
+    every = BASE["checkpoint_every"]
+    return max(every, round(budget_minutes * 60 / seconds_per_step / every) * every)
+
+
 def train_arm(name: str, steps: int, data_dir: Path, out: Path, sr: str) -> None:
     folder = out / name
     config_path = out / "configs" / f"{name}.json"
@@ -224,8 +230,7 @@ def main(argv=None) -> int:
                        "cpu": os.cpu_count()}
         calibration_file.write_text(json.dumps(calibration, indent=2) + "\n")
     per_step = calibration["seconds_per_step"]
-    every = BASE["checkpoint_every"]
-    steps = {a: max(every, round(args.budget_minutes * 60 / per_step[a] / every) * every) for a in arms}
+    steps = {a: steps_for(args.budget_minutes, per_step[a]) for a in arms}
     print("steps per arm:", steps, flush=True)
     for arm in arms:
         train_arm(arm, steps[arm], args.data, args.out, sr)
