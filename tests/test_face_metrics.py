@@ -89,3 +89,19 @@ def test_the_truth_is_analysed_once_per_face(pairs, monkeypatch):
     monkeypatch.setattr(faces, "box", lambda _: pytest.fail("HR analysed again"))
     again = faces.scores({"bicubic": evaluate.interpolate(lr, "bicubic")}, hr)
     assert np.array_equal(first["bicubic"]["identity"], again["bicubic"]["identity"])
+
+
+def test_the_identity_strip_shows_each_face_above_its_scores(faces, pairs, tmp_path):
+    from dcgan_sr import plots
+    lr, hr = pairs
+    strip = {"bicubic": evaluate.interpolate(lr[:2], "bicubic")}
+    scores = faces.scores(strip, hr[:2])
+    drawn = plots.identity_strip(strip, hr[:2], scores, tmp_path / "s.png", caption=16)
+    image = np.asarray(Image.open(drawn))
+    size, gap, header = 128, plots.GAP, plots.HEADER
+    assert image.shape == (header + 2 * (size + 16 + gap) + gap, 2 * (size + gap) + gap, 3)
+    second_row = header + size + 16 + gap
+    left_hr = gap + size + gap
+    assert np.array_equal(image[second_row:second_row + size, left_hr:left_hr + size], hr[1])
+    caption = image[second_row - 16 - gap:second_row - gap, gap:gap + size]
+    assert caption.min() < 128  # the scores are written under the first row's face

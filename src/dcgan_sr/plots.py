@@ -117,6 +117,28 @@ def zoomed_crops(images: dict[str, np.ndarray], region: str, path: str | Path,
     return save_png(_labelled(columns, [w * zoom] * len(columns), h * zoom), path)
 
 
+def identity_strip(upscaled: dict[str, np.ndarray], hr: np.ndarray, scores: dict, path: str | Path,
+                   caption: int = 16) -> Path:
+    """Columns = methods and HR, rows = faces; under each result its identity distance to
+    the truth (dlib's descriptor, "ID") and landmark distance in pixels ("LM"), from
+    `FaceMetrics.scores`: to judge by eye what the two numbers say."""
+    size = hr.shape[1]
+    columns = {**upscaled, "HR": hr}
+    canvas = Image.new("RGB", (len(columns) * (size + GAP) + GAP,
+                               HEADER + len(hr) * (size + caption + GAP) + GAP), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    for k, (name, batch) in enumerate(columns.items()):
+        left = GAP + k * (size + GAP)
+        draw.text((left, 2), name, fill=TEXT, font=_font())
+        for i, face in enumerate(batch):
+            top = HEADER + i * (size + caption + GAP)
+            canvas.paste(Image.fromarray(face), (left, top))
+            text = ("the truth" if name == "HR" else
+                    f"ID {scores[name]['identity'][i]:.2f}  LM {scores[name]['landmarks'][i]:.2f}")
+            draw.text((left + 2, top + size + 2), text, fill=TEXT, font=_font())
+    return save_png(canvas, path)
+
+
 def read_history(path: str | Path) -> dict[str, np.ndarray]:
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
