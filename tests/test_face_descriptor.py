@@ -118,11 +118,7 @@ def test_the_identity_term_trains_alike_under_jax(tmp_path, tiny_config, sample_
     """GPU runs go through Keras' JAX backend: one adversarial step with the identity term
     there gives TensorFlow's losses (the descriptor's ops exist in both)."""
     pytest.importorskip("jax")
-    import json
-    import subprocess
-    from pathlib import Path
-
-    from backend_step import one_step
+    from backend_step import one_step, one_step_under_jax
     from dcgan_sr.train import build_gan
 
     config = dataclasses.replace(tiny_config, label_noise=0.0, content_loss="identity", content_weight=1.0)
@@ -132,12 +128,7 @@ def test_the_identity_term_trains_alike_under_jax(tmp_path, tiny_config, sample_
     build_gan(config).save_weights(tmp_path / "gan.weights.h5")
     step = [tmp_path / "config.json", tmp_path / "gan.weights.h5", tmp_path / "hr.npy"]
     tensorflow = one_step(*step, tmp_path / "g_tf.weights.h5")
-    done = subprocess.run([sys.executable, str(Path(__file__).with_name("backend_step.py")),
-                           *map(str, step), str(tmp_path / "g_jax.weights.h5")],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3"))
-    assert done.returncode == 0, done.stderr[-3000:]
-    jax = json.loads(done.stdout.strip().splitlines()[-1])
+    jax = one_step_under_jax(*step, tmp_path / "g_jax.weights.h5")
     assert tensorflow["content"] > 0
     for name, value in tensorflow.items():
         assert np.isclose(jax[name], value, rtol=1e-3, atol=1e-6), name

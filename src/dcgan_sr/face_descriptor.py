@@ -39,6 +39,9 @@ import numpy as np
 import keras
 from keras import layers, ops
 
+from dcgan_sr.errors import UserError
+from dcgan_sr.pixels import to_pixels
+
 INPUT_SIZE = 150
 DESCRIPTOR_SIZE = 128
 # (filters, residual units, whether the first one halves the size), input to output
@@ -47,7 +50,6 @@ STAGES = ((32, 3, False), (64, 4, True), (128, 3, True), (256, 3, True), (256, 1
 
 def model_path() -> str:
     """dlib's file, from the face-recognition-models wheel (dlib itself is not needed)."""
-    from dcgan_sr.errors import UserError
     try:
         import face_recognition_models
     except ImportError:
@@ -214,7 +216,6 @@ FACE_SIZE = 128
 def face_chip(faces):
     """N x 128 x 128 x 3 faces in [-1, 1] -> N x 150 x 150 x 3 chips in [0, 255], the
     fixed box above scaled bilinearly (differentiable)."""
-    from dcgan_sr.pixels import to_pixels
     box = faces[:, CHIP_TOP:CHIP_TOP + CHIP_SIZE, CHIP_LEFT:CHIP_LEFT + CHIP_SIZE, :]
     return ops.image.resize(to_pixels(box), (INPUT_SIZE, INPUT_SIZE), interpolation="bilinear")
 
