@@ -38,3 +38,16 @@ def test_bench_writes_every_key_of_the_table(tmp_path, tiny_config):
     for route in ("jax", "onnx"):  # the other CPU routes, measured in the same run
         assert row[f"upscale_{route}_img_s"] > 0 and 0 < row[f"upscale_{route}_peak_fraction"] < 1.5
     assert row["train_ratio_to_eager"]["eager"] == 1.0
+
+
+def test_upscale_speed_prints_each_generators_rate_and_its_ratio_to_the_first():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "upscale_speed.py"), "--weights", "mse,real",
+         "--runtime", "keras", "--rounds", "1", "--batch", "4"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    speeds = json.loads(lines[-1])["img_s"]
+    assert set(speeds) == {"mse", "real"} and all(v > 0 for v in speeds.values())
+    assert lines[0].split()[0] == "mse" and lines[0].endswith("1.00x the first")
+    assert f"{speeds['real'] / speeds['mse']:5.2f}x" in lines[1]
