@@ -120,21 +120,10 @@ def train_arm(name: str, steps: int, data_dir: Path, out: Path, sr: str) -> None
 def upscale_speed(generators: dict, rounds: int = 3, batch: int = 64) -> dict[str, float]:
     """Images/s of each generator through `Upscaler.batch` (the API's route), 32x32 faces,
     the generators interleaved in rounds; the median round."""
-    import numpy as np
+    from upscale_speed import images_per_second  # benchmarks/, this script's own folder
 
-    from dcgan_sr.upscaler import Upscaler
-
-    faces = np.random.default_rng(0).integers(0, 256, (batch, 32, 32, 3), dtype=np.uint8)
-    upscalers = {name: Upscaler(g) for name, g in generators.items()}
-    for up in upscalers.values():
-        up.batch(faces[:8])
-    rates = {name: [] for name in upscalers}
-    for _ in range(rounds):
-        for name, up in upscalers.items():
-            start = time.perf_counter()
-            up.batch(faces)
-            rates[name].append(batch / (time.perf_counter() - start))
-    return {name: round(float(np.median(r)), 1) for name, r in rates.items()}
+    speeds = images_per_second(generators, "auto", rounds, batch)
+    return {name: round(speed, 1) for name, speed in speeds.items()}
 
 
 def score(data_dir: Path, out: Path, arms: list[str], limit: int) -> dict:

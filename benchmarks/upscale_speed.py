@@ -18,20 +18,22 @@ import time
 import numpy as np
 
 
-def images_per_second(weights: list[str], runtime: str, rounds: int, batch: int) -> dict[str, float]:
+def images_per_second(generators: dict, runtime: str = "auto", rounds: int = 7,
+                      batch: int = 64) -> dict[str, float]:
+    """{name: a preset, .weights.h5 or Keras generator} -> {name: median images/s}."""
     from dcgan_sr.upscaler import Upscaler
 
     faces = np.random.default_rng(0).integers(0, 256, (batch, 32, 32, 3), dtype=np.uint8)
-    upscalers = {w: Upscaler(w, runtime=runtime) for w in weights}
+    upscalers = {name: Upscaler(g, runtime=runtime) for name, g in generators.items()}
     for up in upscalers.values():  # ONNX export and first-call costs, outside the timing
         up.batch(faces[:8])
-    rates = {w: [] for w in weights}
+    rates = {name: [] for name in upscalers}
     for _ in range(rounds):
-        for w, up in upscalers.items():
+        for name, up in upscalers.items():
             start = time.perf_counter()
             up.batch(faces)
-            rates[w].append(batch / (time.perf_counter() - start))
-    return {w: float(np.median(r)) for w, r in rates.items()}
+            rates[name].append(batch / (time.perf_counter() - start))
+    return {name: float(np.median(r)) for name, r in rates.items()}
 
 
 def main(argv=None) -> int:
@@ -42,7 +44,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args(argv)
     weights = args.weights.split(",")
-    speeds = images_per_second(weights, args.runtime, args.rounds, args.batch)
+    speeds = images_per_second({w: w for w in weights}, args.runtime, args.rounds, args.batch)
     first = speeds[weights[0]]
     for w, speed in speeds.items():
         print(f"{w:60s} {speed:8.1f} img/s  {speed / first:5.2f}x the first")
