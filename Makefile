@@ -88,15 +88,19 @@ presets:
 	cp $(RUN)/summary.json $(WEIGHTS)/summary.json
 	$(BIN)/python -m dcgan_sr.presets stamp mse gan
 
-# Ship a finished `--degradation realistic` run's generator as the `real` preset.
+# Ship a finished `--degradation realistic` run's generator as the `real` preset. When that run
+# fine-tuned another run's generator (--init-generator), REAL_BASE_RUN names the other run: its
+# history ships beside as real.base.history.csv (notebook 03 draws it).
 REAL_RUN ?= runs/cpu_real
 REAL_WEIGHTS ?= generator.weights.h5
+REAL_BASE_RUN ?=
 preset-real:
 	@test -f $(REAL_RUN)/summary.json || { echo "$(REAL_RUN) has no summary.json: finish its training first"; exit 2; }
 	cp $(REAL_RUN)/$(REAL_WEIGHTS) $(WEIGHTS)/real.weights.h5
 	cp $(REAL_RUN)/config.json $(WEIGHTS)/real.config.json
 	cp $(REAL_RUN)/history.csv $(WEIGHTS)/real.history.csv
 	cp $(REAL_RUN)/summary.json $(WEIGHTS)/real.summary.json
+	$(if $(REAL_BASE_RUN),cp $(REAL_BASE_RUN)/history.csv $(WEIGHTS)/real.base.history.csv,rm -f $(WEIGHTS)/real.base.history.csv)
 	$(BIN)/python -m dcgan_sr.presets stamp real
 
 clean:

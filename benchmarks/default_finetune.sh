@@ -9,16 +9,19 @@
 #   benchmarks/default_finetune.sh FACES_DIR BASE_GENERATOR OUT_DIR
 #
 # Rerunning resumes unfinished runs. Writes OUT_DIR/val256_all.txt and val256_protocol.txt.
+# REFERENCE (default: the shipped `real`) is scored beside them; the 2026-12-03 run scored the
+# `real` of commit ee2016a, since replaced by its identity fine-tune.
 set -eu -o pipefail
 FACES=${1:?usage: benchmarks/default_finetune.sh FACES_DIR BASE_GENERATOR OUT_DIR}
 BASE=${2:?usage: benchmarks/default_finetune.sh FACES_DIR BASE_GENERATOR OUT_DIR}
 OUT=${3:?usage: benchmarks/default_finetune.sh FACES_DIR BASE_GENERATOR OUT_DIR}
 SR=${SR:-dcgan-sr}
+REFERENCE=${REFERENCE:-real}
 mkdir -p "$OUT"
 for arm in mse identity; do
   $SR train --data "$FACES" --out "$OUT/$arm" --config "configs/default_k3_finetune/$arm.json" \
       --init-generator "$BASE" --keep-generators >> "$OUT/$arm.log" 2>&1
 done
-WEIGHTS=real,$BASE,$OUT/mse/generator.weights.h5,$OUT/identity/generator.weights.h5
+WEIGHTS=$REFERENCE,$BASE,$OUT/mse/generator.weights.h5,$OUT/identity/generator.weights.h5
 $SR evaluate --data "$FACES" --split val --limit 256 --weights "$WEIGHTS" --degradation all > "$OUT/val256_all.txt"
 $SR evaluate --data "$FACES" --split val --limit 256 --weights "$WEIGHTS" > "$OUT/val256_protocol.txt"

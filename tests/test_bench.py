@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from conftest import REPO
 
@@ -51,3 +52,24 @@ def test_upscale_speed_prints_each_generators_rate_and_its_ratio_to_the_first():
     assert set(speeds) == {"mse", "real"} and all(v > 0 for v in speeds.values())
     assert lines[0].split()[0] == "mse" and lines[0].endswith("1.00x the first")
     assert f"{speeds['real'] / speeds['mse']:5.2f}x" in lines[1]
+
+
+def test_by_eye_draws_each_generator_beside_bicubic_and_the_truth_with_its_distances(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "by_eye.py"), "--weights", "mse,real",
+         "--names", "a,b", "--faces", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split()[0]: line for line in done.stdout.splitlines() if " ID " in line}
+    assert set(rows) == {"bicubic", "a", "b"}
+    assert all(len(line.split("LM")[1].split()) == 2 for line in rows.values())
+    for name in ("strip.png", "eyes.png"):
+        assert Image.open(tmp_path / name).size[0] > 4 * 128 / 2, name
+
+
+def test_by_eye_refuses_names_that_do_not_match_the_weights(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "by_eye.py"), "--weights", "mse,real",
+         "--names", "a", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "one name per --weights entry" in done.stderr
+    assert not any(tmp_path.iterdir())

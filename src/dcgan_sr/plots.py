@@ -6,6 +6,7 @@
 * `robustness_grid`: one row per degradation of a face: LR as given | bicubic | presets | HR.
 * `zoomed_crops`: one face region (eyes, mouth) of several faces, enlarged, per method.
 * `training_curves`: losses and validation PSNR from a run's history.csv (matplotlib).
+* `validation_curves`: validation PSNR of runs that continue one another (matplotlib).
 * `metrics_chart`: PSNR and SSIM per method as a dot plot, from an `evaluate` result (matplotlib).
 
 PNG files are written without timestamps, so the same pixels give the same bytes.
@@ -232,6 +233,27 @@ def training_curves(history_csv: str | Path, path: str | Path, config,
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def validation_curves(runs: dict[str, tuple[str | Path, int]], path: str | Path,
+                      bicubic_psnr: float | None = None) -> Path:
+    """Validation PSNR against the step for runs that continue one another (a long run, then
+    a fine-tune from one of its generators): `runs` maps a label to (history.csv, the step
+    that run started from)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
+    for k, (label, (history_csv, start)) in enumerate(runs.items()):
+        h = read_history(history_csv)
+        ax.plot(start + h["step"], h["val_psnr"], marker=".", color=f"C{k}", label=label)
+    if bicubic_psnr is not None:
+        ax.axhline(bicubic_psnr, color="grey", linestyle="--", linewidth=0.8,
+                   label=f"bicubic ({bicubic_psnr:.2f})")
+    ax.set_title("validation PSNR (dB)", fontsize=10)
+    ax.set_xlabel("step")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save_figure(fig, path)
 
