@@ -60,7 +60,7 @@ bench: setup
 
 # The README's images, rebuilt from the shipped weights and data/sample; the perception-distortion
 # figure from the robustness table of the 510 test faces that the README shows (its JSON is kept).
-ROBUSTNESS_JSON := benchmarks/robustness_test_2026-11-30.json
+ROBUSTNESS_JSON := benchmarks/robustness_test_2026-12-04.json
 figures: setup
 	$(BIN)/dcgan-sr demo --out outputs/figures
 	cp outputs/figures/comparison_grid.png outputs/figures/comparison_table.png \
@@ -88,19 +88,18 @@ presets:
 	cp $(RUN)/summary.json $(WEIGHTS)/summary.json
 	$(BIN)/python -m dcgan_sr.presets stamp mse gan
 
-# Ship a finished `--degradation realistic` run's generator as the `real` preset. When that run
-# fine-tuned another run's generator (--init-generator), REAL_BASE_RUN names the other run: its
-# history ships beside as real.base.history.csv (notebook 03 draws it).
+# Ship a `--degradation realistic` run's generator as the `real` preset: its exported G (a
+# finished run), or one it kept (REAL_WEIGHTS=generators/step_N.weights.h5, from a run that may
+# still be going). Its config and history ship beside it, and its summary when it has one.
 REAL_RUN ?= runs/cpu_real
 REAL_WEIGHTS ?= generator.weights.h5
-REAL_BASE_RUN ?=
 preset-real:
-	@test -f $(REAL_RUN)/summary.json || { echo "$(REAL_RUN) has no summary.json: finish its training first"; exit 2; }
+	@test -f $(REAL_RUN)/$(REAL_WEIGHTS) || { echo "$(REAL_RUN)/$(REAL_WEIGHTS) not found: finish the run, or name a generator it kept (REAL_WEIGHTS=generators/step_N.weights.h5)"; exit 2; }
 	cp $(REAL_RUN)/$(REAL_WEIGHTS) $(WEIGHTS)/real.weights.h5
 	cp $(REAL_RUN)/config.json $(WEIGHTS)/real.config.json
 	cp $(REAL_RUN)/history.csv $(WEIGHTS)/real.history.csv
-	cp $(REAL_RUN)/summary.json $(WEIGHTS)/real.summary.json
-	$(if $(REAL_BASE_RUN),cp $(REAL_BASE_RUN)/history.csv $(WEIGHTS)/real.base.history.csv,rm -f $(WEIGHTS)/real.base.history.csv)
+	if [ -f $(REAL_RUN)/summary.json ]; then cp $(REAL_RUN)/summary.json $(WEIGHTS)/real.summary.json; \
+	else rm -f $(WEIGHTS)/real.summary.json; fi
 	$(BIN)/python -m dcgan_sr.presets stamp real
 
 clean:

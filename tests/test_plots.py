@@ -22,3 +22,6 @@ def test_validation_curves_draws_a_continuing_run_from_its_start_step(tmp_path):
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
     assert draw(500, "b.png") == first
     assert draw(750, "c.png") != first
+    marked = plots.validation_curves({"long run": (base, 0)}, tmp_path / "d.png", marked_step=500)
+    unmarked = plots.validation_curves({"long run": (base, 0)}, tmp_path / "e.png")
+    assert marked.read_bytes() != unmarked.read_bytes()

@@ -238,10 +238,10 @@ def training_curves(history_csv: str | Path, path: str | Path, config,
 
 
 def validation_curves(runs: dict[str, tuple[str | Path, int]], path: str | Path,
-                      bicubic_psnr: float | None = None) -> Path:
-    """Validation PSNR against the step for runs that continue one another (a long run, then
-    a fine-tune from one of its generators): `runs` maps a label to (history.csv, the step
-    that run started from)."""
+                      bicubic_psnr: float | None = None, marked_step: int | None = None) -> Path:
+    """Validation PSNR against the step for one run or runs that continue one another (a long
+    run, then a fine-tune from one of its generators): `runs` maps a label to (history.csv, the
+    step that run started from); `marked_step`, e.g. the generator that ships, gets a line."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=100)
     for k, (label, (history_csv, start)) in enumerate(runs.items()):
@@ -250,6 +250,9 @@ def validation_curves(runs: dict[str, tuple[str | Path, int]], path: str | Path,
     if bicubic_psnr is not None:
         ax.axhline(bicubic_psnr, color="grey", linestyle="--", linewidth=0.8,
                    label=f"bicubic ({bicubic_psnr:.2f})")
+    if marked_step is not None:
+        ax.axvline(marked_step, color="black", linestyle=":", linewidth=1,
+                   label=f"step {marked_step:,}")
     ax.set_title("validation PSNR (dB)", fontsize=10)
     ax.set_xlabel("step")
     ax.legend(fontsize=7)
