@@ -37,7 +37,8 @@ def test_receptive_margin_is_exact_for_the_seed_generator_and_every_preset(name)
     from dcgan_sr.presets import load_generator
     generator = build_generator(Config()) if name == "seed" else load_generator(name)
     assert receptive_margin(generator) == _reach_by_impulse(generator)
-    assert receptive_margin(generator) == {"seed": 17}.get(name, 18)
+    # `real`'s 3x3 output convolution reaches one LR pixel less than the others' 9x9
+    assert receptive_margin(generator) == {"seed": 17, "real": 17}.get(name, 18)
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (13, 29, 3), (32, 32, 3)])
