@@ -23,15 +23,15 @@ def main(argv=None) -> int:
     parser.add_argument("--faces", type=int, default=4)
     parser.add_argument("--degradation", default="protocol")
     args = parser.parse_args(argv)
-
-    from dcgan_sr import data, degrade, metrics, plots, pixels
-    from dcgan_sr.evaluate import interpolate
-    from dcgan_sr.upscaler import Upscaler
-
     weights = args.weights.split(",")
     names = args.names.split(",") if args.names else weights
     if len(names) != len(weights):
         parser.error("--names needs one name per --weights entry")
+
+    from dcgan_sr import data, degrade, metrics, plots, pixels  # TensorFlow starts here
+    from dcgan_sr.evaluate import interpolate
+    from dcgan_sr.upscaler import Upscaler
+
     photos = [pixels.read_photo(p) for p in data.find_images(data.SAMPLE_DIR)[:args.faces]]
     lr, hr = degrade.pairs(photos, args.degradation)
     upscaled = {"bicubic": interpolate(lr, "bicubic"),

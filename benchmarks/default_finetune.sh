@@ -10,7 +10,7 @@
 #
 # Rerunning resumes unfinished runs. Writes OUT_DIR/val256_all.txt and val256_protocol.txt.
 # REFERENCE (default: the shipped `real`) is scored beside them; the 2026-12-03 run scored the
-# `real` of commit ee2016a, since replaced by its identity fine-tune.
+# `real` of commit ee2016a, since replaced by the long run's generator at step 9,250.
 set -eu -o pipefail
 FACES=${1:?usage: benchmarks/default_finetune.sh FACES_DIR BASE_GENERATOR OUT_DIR}
 BASE=${2:?usage: benchmarks/default_finetune.sh FACES_DIR BASE_GENERATOR OUT_DIR}
