@@ -91,8 +91,11 @@ presets:
 # Ship a `--degradation realistic` run's generator as the `real` preset: its exported G (a
 # finished run), or one it kept (REAL_WEIGHTS=generators/step_N.weights.h5, from a run that may
 # still be going). Its config and history ship beside it, and its summary when it has one.
+# A fine-tune (train --init-generator) names the run it started from as REAL_BASE_RUN: that
+# run's history ships as real.base_history.csv (notebook 03 draws both).
 REAL_RUN ?= runs/cpu_real
 REAL_WEIGHTS ?= generator.weights.h5
+REAL_BASE_RUN ?=
 preset-real:
 	@test -f $(REAL_RUN)/$(REAL_WEIGHTS) || { echo "$(REAL_RUN)/$(REAL_WEIGHTS) not found: finish the run, or name a generator it kept (REAL_WEIGHTS=generators/step_N.weights.h5)"; exit 2; }
 	cp $(REAL_RUN)/$(REAL_WEIGHTS) $(WEIGHTS)/real.weights.h5
@@ -100,6 +103,8 @@ preset-real:
 	cp $(REAL_RUN)/history.csv $(WEIGHTS)/real.history.csv
 	if [ -f $(REAL_RUN)/summary.json ]; then cp $(REAL_RUN)/summary.json $(WEIGHTS)/real.summary.json; \
 	else rm -f $(WEIGHTS)/real.summary.json; fi
+	if [ -n "$(REAL_BASE_RUN)" ]; then cp $(REAL_BASE_RUN)/history.csv $(WEIGHTS)/real.base_history.csv; \
+	else rm -f $(WEIGHTS)/real.base_history.csv; fi
 	$(BIN)/python -m dcgan_sr.presets stamp real
 
 clean:

@@ -73,3 +73,37 @@ def test_by_eye_refuses_names_that_do_not_match_the_weights(tmp_path):
          "--names", "a", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 2 and "one name per --weights entry" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def _scored(bicubic_psnr, **methods):
+    """A robustness JSON of two rows, as `evaluate --degradation all --json` writes it."""
+    def row(psnr, identity, lm):
+        return {"psnr_rgb": psnr, "ssim_rgb": 0.8, "hf_ratio": 0.1, "identity": identity,
+                "landmarks": lm, "rank1": 0.9}
+    return {name: {"n_images": 2, "identification_ceiling": 1.0,
+                   "bicubic": row(bicubic_psnr, 0.5, 1.0),
+                   **{m: row(*values) for m, values in methods.items()}}
+            for name in ("protocol", "jpeg")}
+
+
+def test_candidates_puts_separate_runs_in_one_table_and_verdict(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(_scored(25.0, model1=(26.0, 0.48, 0.7))))
+    (tmp_path / "b.json").write_text(json.dumps(_scored(25.0, model1=(26.5, 0.46, 0.8),
+                                                        model2=(24.0, 0.40, 0.6))))
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "candidates.py"), f"{tmp_path}/a.json:model1=old",
+         f"{tmp_path}/b.json:model1=new,model2=sharp"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| protocol | 25.00 | 0.500 | +1.00 |" in done.stdout and "| -1.00 |" in done.stdout
+    assert "lowest mean identity distance; bicubic's 0.500): new" in done.stdout
+    assert "sharp: below bicubic in PSNR on protocol, jpeg" in done.stdout
+    assert "  new: 0.800 / 0.800" in done.stdout
+
+
+def test_candidates_refuses_runs_of_different_faces(tmp_path):
+    (tmp_path / "a.json").write_text(json.dumps(_scored(25.0, model1=(26.0, 0.48, 0.7))))
+    (tmp_path / "b.json").write_text(json.dumps(_scored(24.0, model1=(26.5, 0.46, 0.8))))
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "candidates.py"), f"{tmp_path}/a.json:model1=x",
+         f"{tmp_path}/b.json:model1=y"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "bicubic differs" in done.stderr and "Traceback" not in done.stderr

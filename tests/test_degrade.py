@@ -143,6 +143,24 @@ def test_mix_ranges_come_from_the_config_and_are_validated():
             Config.from_dict(bad)
 
 
+def test_a_kernel_listed_twice_is_drawn_twice_as_often(monkeypatch):
+    """The shipped `real` was fine-tuned with Pillow's naive kernels listed twice in
+    mix_kernels (configs/default_k3_finetune/pillow.json): a list, drawn uniformly."""
+    drawn = []
+    real_resize = degrade.resize
+    monkeypatch.setattr(degrade, "resize", lambda image, size, kernel="bicubic", shift=(0.0, 0.0):
+                        drawn.append(kernel) or real_resize(image, size, kernel, shift))
+    config = Config(degradation="realistic", mix_kernels=("area", "nearest", "nearest"),
+                    mix_protocol_prob=0.0, mix_blur_prob=0.0, mix_noise_prob=0.0, mix_jpeg_prob=0.0)
+    mix, window = degrade.RealisticMix.from_config(config), np.zeros((64, 64, 3), np.uint8)
+    rng = np.random.default_rng(0)
+    for _ in range(600):
+        degrade.realistic(window, mix, rng)
+    lr_draws = [k for k in drawn if k != "bicubic"]  # hr_from_window resizes with bicubic
+    assert set(lr_draws) == {"area", "nearest"} and len(lr_draws) == 600
+    assert 0.6 < lr_draws.count("nearest") / 600 < 0.73
+
+
 def test_degraded_batches_are_reproducible_model_range_pairs(photos):
     windows = [degrade.training_window(p) for p in photos]
     make = lambda: batches.DegradedBatches(windows, degrade.RealisticMix(), 4, steps=3, seed=5)

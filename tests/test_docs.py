@@ -1,5 +1,6 @@
-"""The front page and docs/ hold together: every relative link and #anchor in README.md and
-docs/*.md leads somewhere (a file of the checkout, a heading of the page it names)."""
+"""The front page, docs/ and the model card hold together: every relative link and #anchor in
+README.md, docs/*.md and src/dcgan_sr/weights/README.md leads somewhere (a file of the
+checkout, a heading of the page it names)."""
 
 import re
 
@@ -7,7 +8,8 @@ import pytest
 
 from conftest import REPO
 
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")),
+         REPO / "src" / "dcgan_sr" / "weights" / "README.md"]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 
 
@@ -49,7 +51,7 @@ def test_every_relative_link_and_anchor_resolves(page):
 
 def test_the_front_page_stays_a_front_page():
     assert len((REPO / "README.md").read_text().splitlines()) <= 250
-    assert {p.name for p in PAGES[1:]} >= {"usage.md", "training.md", "performance.md",
+    assert {p.name for p in PAGES[1:-1]} >= {"usage.md", "training.md", "performance.md",
                                             "robustness.md", "reliability.md", "model.md",
                                             "layout.md"}
 
