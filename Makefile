@@ -60,7 +60,7 @@ bench: setup
 
 # The README's images, rebuilt from the shipped weights and data/sample; the perception-distortion
 # figure from the robustness table of the 510 test faces that the README shows (its JSON is kept).
-ROBUSTNESS_JSON := benchmarks/robustness_test_2026-12-04.json
+ROBUSTNESS_JSON := benchmarks/robustness_test_2026-12-04_real_ft.json
 figures: setup
 	$(BIN)/dcgan-sr demo --out outputs/figures
 	cp outputs/figures/comparison_grid.png outputs/figures/comparison_table.png \
