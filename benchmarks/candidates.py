@@ -34,11 +34,9 @@ def merge(sources: list[tuple[dict, dict[str, str]]]) -> tuple[dict, list[str]]:
     """One robustness table from several; raises ValueError when their LR differ."""
     table, names = {}, []
     for result, renames in sources:
-        for row, methods in result.items():
-            if not isinstance(methods, dict):
-                continue
+        for row, methods in result.items():  # {degradation: evaluate result}
             merged = table.setdefault(row, {k: v for k, v in methods.items() if k in BASELINES
-                                             or not isinstance(v, dict)})
+                                             or not isinstance(v, dict)})  # + n_images, ceiling
             if methods["bicubic"] != merged["bicubic"]:
                 raise ValueError(f"{row}: bicubic differs between the files: not the same faces or LR")
             for method, name in renames.items():
@@ -50,10 +48,9 @@ def merge(sources: list[tuple[dict, dict[str, str]]]) -> tuple[dict, list[str]]:
 
 
 def landmarks(table: dict, names: list[str]) -> str:
-    rows = [row for row in table.values() if isinstance(row, dict)]
     lines = ["landmark distance, px (dlib's 68 points; lower is closer): protocol / mean of the rows"]
     for name in ("bicubic", *names):
-        values = [row[name]["landmarks"] for row in rows]
+        values = [row[name]["landmarks"] for row in table.values()]
         lines.append(f"  {name}: {table['protocol'][name]['landmarks']:.3f} / {np.mean(values):.3f}")
     return "\n".join(lines)
 
